@@ -1,0 +1,272 @@
+//! The one error type of the domain. Its variants follow `google.rpc.Code` meanings so that each
+//! transport can map it exhaustively (gRPC in the server, HTTP in the gateway).
+
+use std::fmt;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Field path, e.g. `username` or `update_mask`.
+    pub field: String,
+    /// Human-readable description of what is wrong.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self { field: field.into(), description: description.into() }
+    }
+}
+
+/// The kind of entity an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    /// A user.
+    User,
+    /// An API key.
+    ApiKey,
+    /// An organization.
+    Organization,
+    /// An organization membership.
+    Membership,
+    /// A team.
+    Team,
+    /// A team membership.
+    TeamMembership,
+    /// The administrator created by InitAdmin.
+    Administrator,
+}
+
+impl Entity {
+    /// Upper-case name used in machine-readable reasons.
+    pub fn code(self) -> &'static str {
+        match self {
+            Entity::User => "USER",
+            Entity::ApiKey => "API_KEY",
+            Entity::Organization => "ORGANIZATION",
+            Entity::Membership => "MEMBERSHIP",
+            Entity::Team => "TEAM",
+            Entity::TeamMembership => "TEAM_MEMBERSHIP",
+            Entity::Administrator => "ADMINISTRATOR",
+        }
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Entity::User => "user",
+            Entity::ApiKey => "API key",
+            Entity::Organization => "organization",
+            Entity::Membership => "membership",
+            Entity::Team => "team",
+            Entity::TeamMembership => "team membership",
+            Entity::Administrator => "administrator",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Why a request was refused although it was well-formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// The bootstrap administrator (user 1) cannot be deleted.
+    BootstrapAdmin,
+    /// A caller cannot delete itself.
+    SelfDelete,
+    /// The last administrator cannot be deleted or demoted.
+    LastAdmin,
+    /// The last owner of an organization cannot be removed or demoted.
+    LastOwner,
+    /// The default organization must exist (run InitAdmin first).
+    NotInitialized,
+    /// The user has no password set.
+    NoPassword,
+    /// The target user must already be a member of the organization.
+    NotAMember,
+}
+
+impl Precondition {
+    /// Stable machine-readable reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Precondition::BootstrapAdmin => "BOOTSTRAP_ADMIN_PROTECTED",
+            Precondition::SelfDelete => "SELF_DELETE_FORBIDDEN",
+            Precondition::LastAdmin => "LAST_ADMINISTRATOR",
+            Precondition::LastOwner => "LAST_OWNER",
+            Precondition::NotInitialized => "NOT_INITIALIZED",
+            Precondition::NoPassword => "NO_PASSWORD",
+            Precondition::NotAMember => "TARGET_NOT_A_MEMBER",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Precondition::BootstrapAdmin => "the initial administrator cannot be deleted",
+            Precondition::SelfDelete => "you cannot delete yourself",
+            Precondition::LastAdmin => "the last administrator cannot be removed",
+            Precondition::LastOwner => "the last owner of an organization cannot be removed",
+            Precondition::NotInitialized => "no administrator exists yet; run InitAdmin first",
+            Precondition::NoPassword => "the user has no password",
+            Precondition::NotAMember => "the user is not a member of this organization",
+        }
+    }
+}
+
+/// Why a caller was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// The caller is not an administrator.
+    AdminOnly,
+    /// The caller may only act on itself.
+    NotOwner,
+    /// The credential is read-only.
+    ReadOnly,
+    /// The caller's role is too low for the change.
+    RoleTooLow,
+    /// The caller is not a member of the organization.
+    NotAMember,
+    /// The current password is wrong.
+    WrongPassword,
+    /// The credential is bound to another organization.
+    OrganizationScope,
+}
+
+impl Denial {
+    /// Stable machine-readable reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Denial::AdminOnly => "ADMIN_ONLY",
+            Denial::NotOwner => "NOT_RESOURCE_OWNER",
+            Denial::ReadOnly => "READ_ONLY_CREDENTIAL",
+            Denial::RoleTooLow => "ROLE_TOO_LOW",
+            Denial::NotAMember => "NOT_A_MEMBER",
+            Denial::WrongPassword => "WRONG_PASSWORD",
+            Denial::OrganizationScope => "ORGANIZATION_SCOPE",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Denial::AdminOnly => "administrator rights are required",
+            Denial::NotOwner => "you may only act on your own account",
+            Denial::ReadOnly => "this credential is read-only",
+            Denial::RoleTooLow => "you cannot grant a role higher than your own",
+            Denial::NotAMember => "you are not a member of this organization",
+            Denial::WrongPassword => "the current password is wrong",
+            Denial::OrganizationScope => "this credential is bound to another organization",
+        }
+    }
+}
+
+/// The domain error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed; every bad field is listed.
+    #[error("invalid argument: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// The addressed entity does not exist (or the caller may not know it exists).
+    #[error("{entity} not found")]
+    NotFound {
+        /// What was looked for.
+        entity: Entity,
+    },
+    /// A unique attribute is taken.
+    #[error("{entity} with this {field} already exists")]
+    AlreadyExists {
+        /// What would be duplicated.
+        entity: Entity,
+        /// Which attribute clashes.
+        field: &'static str,
+    },
+    /// No valid credential.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The caller may not do this.
+    #[error("{}", .0.message())]
+    PermissionDenied(Denial),
+    /// The state does not allow this.
+    #[error("{}", .0.message())]
+    FailedPrecondition(Precondition),
+    /// Too many attempts; retry later.
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    ResourceExhausted {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
+    /// A dependency (the database) is unavailable; retrying may help.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected dependency failure. The message is never shown to callers.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn describe(v: &[FieldViolation]) -> String {
+    v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect::<Vec<_>>().join("; ")
+}
+
+impl Error {
+    /// A single-field invalid-argument error.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
+    /// A not-found error.
+    pub fn not_found(entity: Entity) -> Self {
+        Error::NotFound { entity }
+    }
+
+    /// Stable machine-readable reason (`google.rpc.ErrorInfo.reason`).
+    pub fn reason(&self) -> String {
+        match self {
+            Error::InvalidArgument(_) => "INVALID_ARGUMENT".to_owned(),
+            Error::NotFound { entity } => format!("{}_NOT_FOUND", entity.code()),
+            Error::AlreadyExists { entity, field } => {
+                format!("{}_{}_TAKEN", entity.code(), field.to_ascii_uppercase())
+            }
+            Error::Unauthenticated(_) => "UNAUTHENTICATED".to_owned(),
+            Error::PermissionDenied(d) => d.reason().to_owned(),
+            Error::FailedPrecondition(p) => p.reason().to_owned(),
+            Error::ResourceExhausted { .. } => "RATE_LIMITED".to_owned(),
+            Error::Unavailable(_) => "UNAVAILABLE".to_owned(),
+            Error::Internal(_) => "INTERNAL".to_owned(),
+        }
+    }
+}
+
+/// Result alias of the domain.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Accumulates field violations while a request is parsed.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record the error of `result` under `field` and return its value, if any.
+    pub fn check<T>(&mut self, field: &str, result: std::result::Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(FieldViolation::new(field, e));
+                None
+            }
+        }
+    }
+
+    /// Record a violation.
+    pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    /// `Ok(())` when nothing was recorded.
+    pub fn finish(self) -> Result<()> {
+        if self.0.is_empty() { Ok(()) } else { Err(Error::InvalidArgument(self.0)) }
+    }
+}
