@@ -1,0 +1,265 @@
+//! API key issuance, listing, revocation and rolling.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Identity, parse_uuid};
+use crate::{
+    Denial, Entity, Error, Result, Violations,
+    domain::{ApiKey, KeyRole, Name, NewApiKey, Password, UserId},
+    keys,
+    pagination::{self, PageRequest},
+    principal::Principal,
+};
+
+const MAX_SCOPES: usize = 64;
+const MAX_SCOPE_LEN: usize = 256;
+const MAX_IDS: usize = 256;
+
+/// Input of CreateApiKey.
+#[derive(Debug, Clone, Default)]
+pub struct CreateApiKey {
+    /// Owner; `None` means the caller.
+    pub user_id: Option<UserId>,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Role; `None` means inherit.
+    pub role: Option<KeyRole>,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Organization binding (UUID string).
+    pub organization_id: Option<String>,
+    /// Dataset restrictions (UUID strings).
+    pub dataset_ids: Vec<String>,
+    /// Organization restrictions (UUID strings).
+    pub organization_ids: Vec<String>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The owner's password, checked when given.
+    pub password: Option<Password>,
+    /// Make it the primary key.
+    pub primary: bool,
+}
+
+/// How a key is addressed.
+#[derive(Debug, Clone)]
+pub enum KeyRef {
+    /// Numeric id.
+    Id(i64),
+    /// UUID string.
+    Uid(String),
+}
+
+/// What RollApiKey replaces.
+#[derive(Debug, Clone)]
+pub enum RollTarget {
+    /// This key.
+    Key(KeyRef),
+    /// The user's primary key.
+    PrimaryOf(UserId),
+}
+
+fn parse_uuids(v: &mut Violations, field: &str, ids: &[String]) -> Vec<Uuid> {
+    if ids.len() > MAX_IDS {
+        v.push(field, format!("at most {MAX_IDS} ids"));
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, s) in ids.iter().enumerate() {
+        match Uuid::try_parse(s) {
+            Ok(u) => out.push(u),
+            Err(_) => v.push(format!("{field}[{i}]"), "must be a UUID"),
+        }
+    }
+    out
+}
+
+impl Identity {
+    /// A key the caller may see: its own, or anyone's for administrators. Others get NOT_FOUND.
+    async fn visible_key(&self, p: &Principal, key: &KeyRef) -> Result<ApiKey> {
+        let found = match key {
+            KeyRef::Id(id) => self.repo.api_key_by_id(*id).await?,
+            KeyRef::Uid(s) => self.repo.api_key_by_uid(parse_uuid("key.uid", s)?).await?,
+        };
+        found.filter(|k| p.is_self(k.user_id) || p.is_admin()).ok_or(Error::not_found(Entity::ApiKey))
+    }
+
+    /// Create a key; returns its metadata and the plaintext (shown once).
+    #[tracing::instrument(skip_all)]
+    pub async fn create_api_key(&self, p: &Principal, input: CreateApiKey) -> Result<(ApiKey, String)> {
+        let owner_id = input.user_id.unwrap_or(p.user.id);
+        p.require_self_or_admin(owner_id)?;
+        p.require_write()?;
+        let role = input.role.unwrap_or(KeyRole::Inherit);
+        if !p.may_mint(role) {
+            return Err(Error::PermissionDenied(Denial::RoleTooLow));
+        }
+        let now = self.clock.now();
+        let mut v = Violations::new();
+        let name = v.check("name", Name::parse(&input.name, 1, 128));
+        let description = v.check("description", Name::parse(&input.description, 0, 1024));
+        if input.scopes.len() > MAX_SCOPES {
+            v.push("scopes", format!("at most {MAX_SCOPES} scopes"));
+        }
+        for (i, s) in input.scopes.iter().enumerate() {
+            if s.trim().is_empty() || s.len() > MAX_SCOPE_LEN || s.chars().any(char::is_control) {
+                v.push(format!("scopes[{i}]"), format!("must be 1-{MAX_SCOPE_LEN} printable characters"));
+            }
+        }
+        let org = match input.organization_id.as_deref() {
+            Some(s) => v.check("organization_id", Uuid::try_parse(s).map_err(|_| "must be a UUID".to_owned())),
+            None => None,
+        };
+        let dataset_ids = parse_uuids(&mut v, "dataset_ids", &input.dataset_ids);
+        let organization_ids = parse_uuids(&mut v, "organization_ids", &input.organization_ids);
+        if input.expires_at.is_some_and(|e| e <= now) {
+            v.push("expires_at", "must be in the future");
+        }
+        v.finish()?;
+        let (Some(name), Some(description)) = (name, description) else {
+            return Err(Error::Internal("validation inconsistency".into()));
+        };
+        let owner = self.existing_user(owner_id).await?;
+        // A key bound to an organization may only mint keys bound to the same one.
+        let org = match (p.bound_org(), org) {
+            (Some(bound), None) => Some(bound),
+            (Some(bound), Some(o)) if bound != o => return Err(Error::PermissionDenied(Denial::OrganizationScope)),
+            (_, o) => o,
+        };
+        if let Some(o) = org {
+            self.repo.organization_by_id(o).await?.ok_or(Error::not_found(Entity::Organization))?;
+            if self.repo.membership(o, owner.id).await?.is_none() {
+                return Err(Error::PermissionDenied(Denial::NotAMember));
+            }
+        }
+        if let Some(pw) = &input.password
+            && !self.hasher.verify(pw, owner.password_hash.as_deref()).await?
+        {
+            return Err(Error::PermissionDenied(Denial::WrongPassword));
+        }
+        let generated = keys::generate();
+        let new = NewApiKey {
+            uid: Uuid::new_v4(),
+            user_id: owner.id,
+            name: name.into_inner(),
+            description: description.into_inner(),
+            prefix: generated.prefix,
+            digest: generated.digest,
+            role,
+            scopes: input.scopes.iter().map(|s| s.trim().to_owned()).collect(),
+            organization_id: org,
+            dataset_ids,
+            organization_ids,
+            expires_at: input.expires_at,
+            primary: input.primary,
+            now,
+        };
+        let key = self.repo.create_api_key(new).await?;
+        Ok((key, generated.plaintext))
+    }
+
+    /// List a user's keys.
+    pub async fn list_api_keys(
+        &self,
+        p: &Principal,
+        user_id: Option<UserId>,
+        include_revoked: bool,
+        organization_id: Option<&str>,
+        page: PageRequest,
+    ) -> Result<(Vec<ApiKey>, String)> {
+        let owner = user_id.unwrap_or(p.user.id);
+        p.require_self_or_admin(owner)?;
+        let org = organization_id.map(|s| parse_uuid("organization_id", s)).transpose()?;
+        let mut keys = self.repo.list_api_keys(owner, include_revoked, org, page).await?;
+        let next = pagination::next_token(&mut keys, page.limit, |k| k.id);
+        Ok((keys, next))
+    }
+
+    /// One key's metadata.
+    pub async fn get_api_key(&self, p: &Principal, key: &KeyRef) -> Result<ApiKey> {
+        self.visible_key(p, key).await
+    }
+
+    /// Revoke a key. Returns it as revoked.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_api_key(&self, p: &Principal, key: &KeyRef) -> Result<ApiKey> {
+        p.require_write()?;
+        let k = self.visible_key(p, key).await?;
+        self.repo.revoke_api_key(k.id, self.clock.now()).await?.ok_or(Error::not_found(Entity::ApiKey))
+    }
+
+    /// Revoke a key (or a user's primary key) and create its replacement in one transaction.
+    /// Returns the new key, its plaintext and the id of the revoked key.
+    #[tracing::instrument(skip_all)]
+    pub async fn roll_api_key(&self, p: &Principal, target: &RollTarget) -> Result<(ApiKey, String, Option<i64>)> {
+        p.require_write()?;
+        let now = self.clock.now();
+        let old = match target {
+            RollTarget::Key(r) => {
+                let k = self.visible_key(p, r).await?;
+                if !k.is_active(now) {
+                    return Err(Error::not_found(Entity::ApiKey));
+                }
+                Some(k)
+            }
+            RollTarget::PrimaryOf(user_id) => {
+                p.require_self_or_admin(*user_id)?;
+                self.existing_user(*user_id).await?;
+                self.repo.primary_api_key(*user_id).await?.filter(|k| k.is_active(now))
+            }
+        };
+        if let Some(k) = &old
+            && !p.may_mint(k.role)
+        {
+            return Err(Error::PermissionDenied(Denial::RoleTooLow));
+        }
+        let generated = keys::generate();
+        let new = match &old {
+            Some(k) => NewApiKey {
+                uid: Uuid::new_v4(),
+                user_id: k.user_id,
+                name: k.name.clone(),
+                description: k.description.clone(),
+                prefix: generated.prefix,
+                digest: generated.digest,
+                role: k.role,
+                scopes: k.scopes.clone(),
+                organization_id: k.organization_id,
+                dataset_ids: k.dataset_ids.clone(),
+                organization_ids: k.organization_ids.clone(),
+                expires_at: k.expires_at,
+                primary: k.primary,
+                now,
+            },
+            None => {
+                let RollTarget::PrimaryOf(user_id) = target else {
+                    return Err(Error::not_found(Entity::ApiKey));
+                };
+                if !p.may_mint(KeyRole::Inherit) {
+                    return Err(Error::PermissionDenied(Denial::RoleTooLow));
+                }
+                NewApiKey {
+                    uid: Uuid::new_v4(),
+                    user_id: *user_id,
+                    name: "primary".to_owned(),
+                    description: String::new(),
+                    prefix: generated.prefix,
+                    digest: generated.digest,
+                    role: KeyRole::Inherit,
+                    scopes: Vec::new(),
+                    organization_id: None,
+                    dataset_ids: Vec::new(),
+                    organization_ids: Vec::new(),
+                    expires_at: None,
+                    primary: true,
+                    now,
+                }
+            }
+        };
+        let old_id = old.map(|k| k.id);
+        let key = self.repo.roll_api_key(old_id, new).await?;
+        Ok((key, generated.plaintext, old_id))
+    }
+}

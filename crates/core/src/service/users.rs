@@ -1,0 +1,343 @@
+//! User management.
+
+use uuid::Uuid;
+
+use super::{Identity, parse_uuid};
+use crate::{
+    Denial, Entity, Error, Precondition, Result, Violations,
+    domain::{
+        Email, GlobalRole, Name, NewUser, OrgRole, Password, Preferences, User, UserFilter, UserId, UserPatch, Username,
+        parse_handle,
+    },
+    pagination::{self, PageRequest},
+    principal::Principal,
+};
+
+/// The id a single-tenant product treats as the undeletable initial administrator.
+pub const BOOTSTRAP_ADMIN_ID: UserId = 1;
+const MAX_FILTER_EMAILS: usize = 100;
+
+/// Input of CreateUser.
+#[derive(Debug, Clone, Default)]
+pub struct CreateUser {
+    /// Username.
+    pub username: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub display_name: String,
+    /// Initial password.
+    pub password: Option<Password>,
+    /// Role; `None` means standard.
+    pub global_role: Option<GlobalRole>,
+    /// E-mail verified.
+    pub email_verified: bool,
+    /// Preferences.
+    pub preferences: Preferences,
+    /// Organization to join instead of the default one.
+    pub organization_id: Option<String>,
+    /// Role there; `None` means member.
+    pub organization_role: Option<OrgRole>,
+}
+
+/// How a user is addressed.
+#[derive(Debug, Clone)]
+pub enum UserLookup {
+    /// Numeric id.
+    Id(UserId),
+    /// UUID string.
+    Uid(String),
+    /// Handle string.
+    Handle(String),
+    /// Username.
+    Username(String),
+}
+
+/// Input of UpdateUser.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateUser {
+    /// Mask paths.
+    pub paths: Vec<String>,
+    /// New username.
+    pub username: String,
+    /// New e-mail.
+    pub email: Option<String>,
+    /// New display name.
+    pub display_name: String,
+    /// New role (`None` = unspecified).
+    pub global_role: Option<GlobalRole>,
+    /// New verified flag.
+    pub email_verified: bool,
+    /// New preferences.
+    pub preferences: Preferences,
+}
+
+impl Identity {
+    async fn find_user(&self, lookup: &UserLookup) -> Result<Option<User>> {
+        match lookup {
+            UserLookup::Id(id) => self.repo.user_by_id(*id).await,
+            UserLookup::Uid(s) => self.repo.user_by_uid(parse_uuid("uid", s)?).await,
+            UserLookup::Handle(h) => {
+                let uid = parse_handle("user", h).ok_or_else(|| Error::invalid("handle", "must look like user-<32 hex>"))?;
+                self.repo.user_by_uid(uid).await
+            }
+            UserLookup::Username(u) => {
+                if u.is_empty() {
+                    return Err(Error::invalid("username", "must not be empty"));
+                }
+                self.repo.user_by_username(&u.to_lowercase()).await
+            }
+        }
+    }
+
+    /// A user the caller may see: self, or anyone for administrators. Others are told
+    /// PERMISSION_DENIED whether or not the user exists, so ids cannot be probed.
+    pub async fn get_user(&self, p: &Principal, lookup: &UserLookup) -> Result<User> {
+        let user = self.find_user(lookup).await?;
+        match user {
+            Some(u) if p.is_self(u.id) || p.is_admin() => Ok(u),
+            Some(_) => Err(Error::PermissionDenied(Denial::NotOwner)),
+            None if p.is_admin() => Err(Error::not_found(Entity::User)),
+            None => Err(Error::PermissionDenied(Denial::NotOwner)),
+        }
+    }
+
+    /// Load a user that must exist (after authorization was checked).
+    pub(crate) async fn existing_user(&self, id: UserId) -> Result<User> {
+        self.repo.user_by_id(id).await?.ok_or(Error::not_found(Entity::User))
+    }
+
+    /// Create a user (administrators only).
+    #[tracing::instrument(skip_all)]
+    pub async fn create_user(&self, p: &Principal, input: CreateUser) -> Result<User> {
+        p.require_admin()?;
+        p.require_write()?;
+        let mut v = Violations::new();
+        let username = v.check("username", Username::parse(&input.username));
+        let email = match input.email.as_deref() {
+            Some(e) => v.check("email", Email::parse(e)).map(Some),
+            None => Some(None),
+        };
+        let display = v.check("display_name", Name::parse(&input.display_name, 0, 256));
+        let org = match input.organization_id.as_deref() {
+            Some(s) => v.check("organization_id", Uuid::try_parse(s).map_err(|_| "must be a UUID".to_owned())).map(Some),
+            None => Some(None),
+        };
+        if let Some(pw) = &input.password
+            && pw.below(self.settings.password_policy)
+        {
+            v.push("password", format!("must be at least {} characters", self.settings.password_policy.min_length));
+        }
+        v.finish()?;
+        let (Some(username), Some(email), Some(display), Some(org)) = (username, email, display, org) else {
+            return Err(Error::Internal("validation inconsistency".into()));
+        };
+        let join = match org {
+            Some(id) => {
+                self.repo.organization_by_id(id).await?.ok_or(Error::not_found(Entity::Organization))?;
+                Some((id, input.organization_role.unwrap_or(OrgRole::Member)))
+            }
+            None if self.settings.join_default_organization => {
+                self.repo.default_organization().await?.map(|o| (o.id, OrgRole::Member))
+            }
+            None => None,
+        };
+        let password_hash = match &input.password {
+            Some(pw) => Some(self.hasher.hash(pw).await?),
+            None => None,
+        };
+        let user = NewUser {
+            uid: Uuid::new_v4(),
+            username: username.lowercased(),
+            email,
+            display_name: display.into_inner(),
+            global_role: input.global_role.unwrap_or(GlobalRole::Standard),
+            email_verified: input.email_verified,
+            password_hash,
+            preferences: input.preferences,
+            now: self.clock.now(),
+        };
+        self.repo.create_user(user, join).await
+    }
+
+    /// List users: administrators see everyone, team leaders standard users, others nobody.
+    pub async fn list_users(
+        &self,
+        p: &Principal,
+        emails: &[String],
+        username: Option<&str>,
+        page: PageRequest,
+    ) -> Result<(Vec<User>, String)> {
+        let standard_only = if p.is_admin() {
+            false
+        } else if self.repo.user_team_memberships(p.user.id).await?.iter().any(|m| m.role == crate::domain::TeamRole::Leader) {
+            true
+        } else {
+            return Err(Error::PermissionDenied(Denial::AdminOnly));
+        };
+        if emails.len() > MAX_FILTER_EMAILS {
+            return Err(Error::invalid("emails", format!("at most {MAX_FILTER_EMAILS} e-mails")));
+        }
+        let filter = UserFilter {
+            emails: emails.iter().map(|e| e.trim().to_lowercase()).collect(),
+            username: username.map(str::to_lowercase),
+            standard_only,
+        };
+        let mut users = self.repo.list_users(&filter, page).await?;
+        let next = pagination::next_token(&mut users, page.limit, |u| u.id);
+        Ok((users, next))
+    }
+
+    /// Update a user's attributes named in the mask.
+    #[tracing::instrument(skip_all, fields(user_id))]
+    pub async fn update_user(&self, p: &Principal, user_id: UserId, input: UpdateUser) -> Result<User> {
+        p.require_self_or_admin(user_id)?;
+        p.require_write()?;
+        if input.paths.is_empty() {
+            return Err(Error::invalid("update_mask", "must name at least one field"));
+        }
+        let target = self.existing_user(user_id).await?;
+        let mut v = Violations::new();
+        let mut patch = UserPatch::default();
+        let mut prefs = target.preferences.clone();
+        let mut prefs_changed = false;
+        for path in &input.paths {
+            match path.as_str() {
+                "username" => {
+                    if !p.is_admin() {
+                        return Err(Error::PermissionDenied(Denial::AdminOnly));
+                    }
+                    patch.username = v.check("user.username", Username::parse(&input.username));
+                }
+                "global_role" => {
+                    if !p.is_admin() {
+                        return Err(Error::PermissionDenied(Denial::AdminOnly));
+                    }
+                    match input.global_role {
+                        Some(r) => patch.global_role = Some(r),
+                        None => v.push("user.global_role", "must be ADMINISTRATOR or STANDARD"),
+                    }
+                }
+                "email_verified" => {
+                    if !p.is_admin() {
+                        return Err(Error::PermissionDenied(Denial::AdminOnly));
+                    }
+                    patch.email_verified = Some(input.email_verified);
+                }
+                "email" => {
+                    patch.email = match input.email.as_deref() {
+                        Some(e) => v.check("user.email", Email::parse(e)).map(Some),
+                        None => Some(None),
+                    };
+                }
+                "display_name" => {
+                    patch.display_name = v.check("user.display_name", Name::parse(&input.display_name, 0, 256)).map(Name::into_inner);
+                }
+                "preferences" => {
+                    prefs = input.preferences.clone();
+                    prefs_changed = true;
+                }
+                other => match other.strip_prefix("preferences.") {
+                    Some("theme_color") => {
+                        prefs.theme_color.clone_from(&input.preferences.theme_color);
+                        prefs_changed = true;
+                    }
+                    Some("use_cache") => {
+                        prefs.use_cache = input.preferences.use_cache;
+                        prefs_changed = true;
+                    }
+                    Some("show_chat") => {
+                        prefs.show_chat = input.preferences.show_chat;
+                        prefs_changed = true;
+                    }
+                    Some("show_portal") => {
+                        prefs.show_portal = input.preferences.show_portal;
+                        prefs_changed = true;
+                    }
+                    Some("notifications_enabled") => {
+                        prefs.notifications_enabled = input.preferences.notifications_enabled;
+                        prefs_changed = true;
+                    }
+                    Some("access_to_sso_config") => {
+                        prefs.access_to_sso_config = input.preferences.access_to_sso_config;
+                        prefs_changed = true;
+                    }
+                    _ => v.push("update_mask", format!("unknown field path {other:?}")),
+                },
+            }
+        }
+        if prefs.theme_color.chars().count() > 64 {
+            v.push("user.preferences.theme_color", "must be at most 64 characters");
+        }
+        v.finish()?;
+        if prefs_changed {
+            patch.preferences = Some(prefs);
+        }
+        let now = self.clock.now();
+        if let Some(role) = patch.global_role {
+            if role != target.global_role {
+                if target.is_admin() && self.repo.count_admins().await? <= 1 {
+                    return Err(Error::FailedPrecondition(Precondition::LastAdmin));
+                }
+                // A role change ends every session of the user.
+                patch.token_issued_at = Some(now);
+            } else {
+                patch.global_role = None;
+            }
+        }
+        self.repo.update_user(user_id, patch, now).await
+    }
+
+    /// Delete a user (administrators only). Returns the digests of the revoked keys.
+    #[tracing::instrument(skip_all, fields(user_id))]
+    pub async fn delete_user(&self, p: &Principal, user_id: UserId) -> Result<Vec<[u8; 32]>> {
+        p.require_admin()?;
+        p.require_write()?;
+        let target = self.existing_user(user_id).await?;
+        if target.id == BOOTSTRAP_ADMIN_ID {
+            return Err(Error::FailedPrecondition(Precondition::BootstrapAdmin));
+        }
+        if p.is_self(user_id) {
+            return Err(Error::FailedPrecondition(Precondition::SelfDelete));
+        }
+        if target.is_admin() && self.repo.count_admins().await? <= 1 {
+            return Err(Error::FailedPrecondition(Precondition::LastAdmin));
+        }
+        self.repo.delete_user(user_id).await
+    }
+
+    /// Change a password. Non-administrators must give the current one; when given it is checked.
+    #[tracing::instrument(skip_all, fields(user_id))]
+    pub async fn change_password(
+        &self,
+        p: &Principal,
+        user_id: UserId,
+        current: Option<&str>,
+        new: &str,
+    ) -> Result<()> {
+        p.require_self_or_admin(user_id)?;
+        p.require_write()?;
+        let mut v = Violations::new();
+        let current = match current {
+            Some(c) => v.check("current_password", Password::parse_presented(c)),
+            None if !p.is_admin() => {
+                v.push("current_password", "is required");
+                None
+            }
+            None => None,
+        };
+        let new = v.check("new_password", Password::parse_new(new, self.settings.password_policy));
+        v.finish()?;
+        let Some(new) = new else { return Err(Error::Internal("validation inconsistency".into())) };
+        let target = self.existing_user(user_id).await?;
+        if let Some(cur) = current
+            && !self.hasher.verify(&cur, target.password_hash.as_deref()).await?
+        {
+            return Err(Error::PermissionDenied(Denial::WrongPassword));
+        }
+        let hash = self.hasher.hash(&new).await?;
+        let now = self.clock.now();
+        let patch = UserPatch { password_hash: Some(hash), token_issued_at: Some(now), ..UserPatch::default() };
+        self.repo.update_user(user_id, patch, now).await.map(|_| ())
+    }
+}
