@@ -110,7 +110,7 @@ pub trait Repo: Send + Sync + 'static {
     /// Members with their users, keyed by user id, optionally only those with one of the
     /// lower-cased `emails`.
     async fn list_members(&self, org: Uuid, emails: &[String], page: PageRequest) -> Result<Vec<(Membership, User)>>;
-    /// All memberships of a user with their organizations.
+    /// All memberships of a user with their organizations, oldest first.
     async fn user_memberships(&self, user: UserId) -> Result<Vec<(Membership, Organization)>>;
 
     // --- teams ---

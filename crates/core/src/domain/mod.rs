@@ -33,6 +33,7 @@ pub fn parse_handle(prefix: &str, handle: &str) -> Option<Uuid> {
 
 /// Per-product preferences a client sets and reads back.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Preferences {
     /// UI theme colour.
     pub theme_color: String,
