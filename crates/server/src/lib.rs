@@ -1,1 +1,12 @@
-//! placeholder
+//! `identity-server`: configuration, start-up, the tonic services, the authentication layer,
+//! health and reflection.
+
+pub mod auth;
+pub mod config;
+pub mod grpc;
+pub mod health;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Settings;
+pub use startup::Application;

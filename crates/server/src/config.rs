@@ -1,0 +1,219 @@
+//! Typed settings: compiled-in defaults, then an optional TOML file, then `IDENTITY_*` variables.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use anyhow::{Context as _, bail};
+use identity_core::password::Argon2Params;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Default database: a SQLite file under `./data/`, created on first run.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/identity.db?mode=rwc";
+
+/// All settings of the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Database URL: `postgres://…` or `sqlite://…` (`IDENTITY_DATABASE_URL`).
+    pub database_url: SecretString,
+    /// gRPC listen address (`IDENTITY_GRPC_ADDR`).
+    pub grpc_addr: SocketAddr,
+    /// HTTP gateway listen address (`IDENTITY_HTTP_ADDR`).
+    pub http_addr: SocketAddr,
+    /// Optional Redis URL (`IDENTITY_REDIS_URL`); unused until the cache lands.
+    pub redis_url: Option<SecretString>,
+    /// HS256 secret for session tokens, ≥ 32 bytes (`IDENTITY_JWT_SECRET`). When absent a random
+    /// one is generated at start, so sessions do not survive a restart.
+    pub jwt_secret: Option<SecretString>,
+    /// Session lifetime in seconds (`IDENTITY_SESSION_TTL_SECS`).
+    pub session_ttl_secs: u64,
+    /// argon2id memory in KiB (`IDENTITY_ARGON2_MEMORY_KIB`).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (`IDENTITY_ARGON2_ITERATIONS`).
+    pub argon2_iterations: u32,
+    /// argon2id lanes (`IDENTITY_ARGON2_PARALLELISM`).
+    pub argon2_parallelism: u32,
+    /// Hashes at once; 0 means one per core (`IDENTITY_HASH_CONCURRENCY`).
+    pub hash_concurrency: usize,
+    /// Minimum password length (`IDENTITY_PASSWORD_MIN_LENGTH`).
+    pub password_min_length: usize,
+    /// New users join the default organization (`IDENTITY_JOIN_DEFAULT_ORGANIZATION`).
+    pub join_default_organization: bool,
+    /// Run migrations at start (`IDENTITY_AUTO_MIGRATE`).
+    pub auto_migrate: bool,
+    /// Maximum database connections (`IDENTITY_DB_MAX_CONNECTIONS`).
+    pub db_max_connections: u32,
+    /// Seconds to wait for a database connection (`IDENTITY_DB_ACQUIRE_TIMEOUT_SECS`).
+    pub db_acquire_timeout_secs: u64,
+    /// Per-request deadline in seconds (`IDENTITY_REQUEST_TIMEOUT_SECS`).
+    pub request_timeout_secs: u64,
+    /// Seconds between readiness checks of the database (`IDENTITY_READINESS_INTERVAL_MS`, in ms).
+    pub readiness_interval_ms: u64,
+    /// Seconds to drain connections after SIGTERM (`IDENTITY_DRAIN_TIMEOUT_SECS`).
+    pub drain_timeout_secs: u64,
+    /// Maximum concurrent requests before load is shed (`IDENTITY_MAX_CONCURRENT_REQUESTS`).
+    pub max_concurrent_requests: usize,
+    /// Log format: "text" or "json" (`IDENTITY_LOG_FORMAT`).
+    pub log_format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let argon = Argon2Params::default();
+        Self {
+            database_url: SecretString::from(DEFAULT_DATABASE_URL.to_owned()),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            redis_url: None,
+            jwt_secret: None,
+            session_ttl_secs: 3600,
+            argon2_memory_kib: argon.memory_kib,
+            argon2_iterations: argon.iterations,
+            argon2_parallelism: argon.parallelism,
+            hash_concurrency: 0,
+            password_min_length: 12,
+            join_default_organization: true,
+            auto_migrate: true,
+            db_max_connections: 16,
+            db_acquire_timeout_secs: 5,
+            request_timeout_secs: 30,
+            readiness_interval_ms: 2000,
+            drain_timeout_secs: 20,
+            max_concurrent_requests: 1024,
+            log_format: "text".to_owned(),
+        }
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str, target: &mut T) -> anyhow::Result<()>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(v) = env_var(name) {
+        *target = v.parse().map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// Defaults, then `file` (if given), then the environment; validated.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut s = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => Self::default(),
+        };
+        s.apply_env()?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn apply_env(&mut self) -> anyhow::Result<()> {
+        if let Some(v) = env_var("IDENTITY_DATABASE_URL") {
+            self.database_url = SecretString::from(v);
+        }
+        if let Some(v) = env_var("IDENTITY_REDIS_URL") {
+            self.redis_url = Some(SecretString::from(v));
+        }
+        if let Some(v) = env_var("IDENTITY_JWT_SECRET") {
+            self.jwt_secret = Some(SecretString::from(v));
+        }
+        parse_env("IDENTITY_GRPC_ADDR", &mut self.grpc_addr)?;
+        parse_env("IDENTITY_HTTP_ADDR", &mut self.http_addr)?;
+        parse_env("IDENTITY_SESSION_TTL_SECS", &mut self.session_ttl_secs)?;
+        parse_env("IDENTITY_ARGON2_MEMORY_KIB", &mut self.argon2_memory_kib)?;
+        parse_env("IDENTITY_ARGON2_ITERATIONS", &mut self.argon2_iterations)?;
+        parse_env("IDENTITY_ARGON2_PARALLELISM", &mut self.argon2_parallelism)?;
+        parse_env("IDENTITY_HASH_CONCURRENCY", &mut self.hash_concurrency)?;
+        parse_env("IDENTITY_PASSWORD_MIN_LENGTH", &mut self.password_min_length)?;
+        parse_env("IDENTITY_JOIN_DEFAULT_ORGANIZATION", &mut self.join_default_organization)?;
+        parse_env("IDENTITY_AUTO_MIGRATE", &mut self.auto_migrate)?;
+        parse_env("IDENTITY_DB_MAX_CONNECTIONS", &mut self.db_max_connections)?;
+        parse_env("IDENTITY_DB_ACQUIRE_TIMEOUT_SECS", &mut self.db_acquire_timeout_secs)?;
+        parse_env("IDENTITY_REQUEST_TIMEOUT_SECS", &mut self.request_timeout_secs)?;
+        parse_env("IDENTITY_READINESS_INTERVAL_MS", &mut self.readiness_interval_ms)?;
+        parse_env("IDENTITY_DRAIN_TIMEOUT_SECS", &mut self.drain_timeout_secs)?;
+        parse_env("IDENTITY_MAX_CONCURRENT_REQUESTS", &mut self.max_concurrent_requests)?;
+        parse_env("IDENTITY_LOG_FORMAT", &mut self.log_format)?;
+        Ok(())
+    }
+
+    /// Reject settings that cannot work, at start-up.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        use secrecy::ExposeSecret as _;
+        let url = self.database_url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+            bail!("IDENTITY_DATABASE_URL must start with postgres://, postgresql:// or sqlite:");
+        }
+        if let Some(s) = &self.jwt_secret
+            && s.expose_secret().len() < 32
+        {
+            bail!("IDENTITY_JWT_SECRET must be at least 32 bytes");
+        }
+        if self.session_ttl_secs == 0 || self.session_ttl_secs > 7 * 24 * 3600 {
+            bail!("IDENTITY_SESSION_TTL_SECS must be between 1 and 604800");
+        }
+        if self.password_min_length == 0 || self.password_min_length > 256 {
+            bail!("IDENTITY_PASSWORD_MIN_LENGTH must be between 1 and 256");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!("IDENTITY_LOG_FORMAT must be \"text\" or \"json\"");
+        }
+        if self.db_max_connections == 0 || self.max_concurrent_requests == 0 {
+            bail!("connection and request limits must be positive");
+        }
+        Ok(())
+    }
+
+    /// argon2 parameters.
+    pub fn argon2(&self) -> Argon2Params {
+        Argon2Params {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+    }
+
+    /// Per-request deadline.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_use_embedded_sqlite() -> anyhow::Result<()> {
+        use secrecy::ExposeSecret as _;
+        let s = Settings::default();
+        s.validate()?;
+        assert_eq!(s.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert_eq!(s.grpc_addr.port(), 50051);
+        Ok(())
+    }
+
+    #[test]
+    fn file_settings_are_parsed_and_unknown_keys_rejected() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("identity-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let good = dir.join("good.toml");
+        std::fs::write(&good, "grpc_addr = \"127.0.0.1:6000\"\npassword_min_length = 8\n")?;
+        let s: Settings = toml::from_str(&std::fs::read_to_string(&good)?)?;
+        assert_eq!(s.grpc_addr.port(), 6000);
+        assert_eq!(s.password_min_length, 8);
+        assert!(toml::from_str::<Settings>("no_such_key = 1").is_err());
+        let mut short = Settings::default();
+        short.jwt_secret = Some(SecretString::from("short".to_owned()));
+        assert!(short.validate().is_err());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}

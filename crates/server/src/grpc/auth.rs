@@ -1,0 +1,62 @@
+//! `identity.v1.AuthService`.
+
+use identity_api::pb::{self, auth_service_server::AuthService};
+use identity_core::service::Identity;
+use tonic::{Request, Response, Status};
+
+use super::{OrStatus, conv};
+use crate::auth::principal;
+
+/// Implementation of AuthService.
+#[derive(Debug, Clone)]
+pub(crate) struct Auth {
+    pub(crate) identity: Identity,
+}
+
+#[tonic::async_trait]
+impl AuthService for Auth {
+    async fn login(&self, req: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
+        let pb::LoginRequest { identifier, password } = req.into_inner();
+        let out = self.identity.login(&identifier, &password).await.or_status()?;
+        Ok(Response::new(pb::LoginResponse {
+            session_token: out.token,
+            expires_at: Some(conv::ts(out.expires_at)),
+            user: Some(conv::user(&out.user)),
+            force_change_password: out.force_change_password,
+        }))
+    }
+
+    async fn authenticate(&self, req: Request<pb::AuthenticateRequest>) -> Result<Response<pb::AuthenticateResponse>, Status> {
+        let credential = req.into_inner().credential;
+        let p = self.identity.authenticate(&credential).await.or_status()?;
+        let memberships = self.identity.memberships_of(&p).await.or_status()?;
+        Ok(Response::new(pb::AuthenticateResponse { principal: Some(conv::principal(&p, &memberships)) }))
+    }
+
+    async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        let p = principal(&req)?;
+        let memberships = self.identity.memberships_of(&p).await.or_status()?;
+        Ok(Response::new(pb::WhoAmIResponse { principal: Some(conv::principal(&p, &memberships)) }))
+    }
+
+    async fn get_setup_state(
+        &self,
+        _req: Request<pb::GetSetupStateRequest>,
+    ) -> Result<Response<pb::GetSetupStateResponse>, Status> {
+        let s = self.identity.setup_state().await.or_status()?;
+        Ok(Response::new(pb::GetSetupStateResponse {
+            admin_exists: s.admin_exists,
+            default_organization: s.default_organization.as_ref().map(conv::organization),
+        }))
+    }
+
+    async fn init_admin(&self, req: Request<pb::InitAdminRequest>) -> Result<Response<pb::InitAdminResponse>, Status> {
+        let pb::InitAdminRequest { username, password, email, display_name, organization_name } = req.into_inner();
+        let (user, org) = self
+            .identity
+            .init_admin(&username, &password, email.as_deref(), &display_name, &organization_name)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::InitAdminResponse { user: Some(conv::user(&user)), organization: Some(conv::organization(&org)) }))
+    }
+}

@@ -1,0 +1,44 @@
+//! `identity-server`: serves the identity gRPC API (default) or runs migrations.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use identity_server::{Application, Settings, startup, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "identity-server", version, about = "Identity service: users, passwords, API keys, organizations")]
+struct Cli {
+    /// Optional TOML settings file; `IDENTITY_*` environment variables override it.
+    #[arg(long, global = true, env = "IDENTITY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    telemetry::init(&settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(startup::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let db = startup::open_database(&settings).await?;
+            identity_store::migrate(&db).await.context("running migrations")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+    }
+}

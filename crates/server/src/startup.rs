@@ -1,0 +1,188 @@
+//! Building and running the server.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use identity_api::pb::{
+    api_key_service_server::ApiKeyServiceServer, auth_service_server::AuthServiceServer,
+    organization_service_server::OrganizationServiceServer, team_service_server::TeamServiceServer,
+    user_service_server::UserServiceServer,
+};
+use identity_core::{
+    clock::SystemClock,
+    domain::PasswordPolicy,
+    password::PasswordHasher,
+    service::{CoreSettings, Identity},
+    token::TokenService,
+};
+use secrecy::{ExposeSecret as _, SecretString};
+use tokio::{net::TcpListener, sync::watch};
+use tonic::transport::{Server, server::TcpIncoming};
+use tonic_health::ServingStatus;
+
+use crate::{auth::AuthLayer, config::Settings, grpc, health};
+
+/// A built server, bound to its port, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    settings: Settings,
+    identity: Identity,
+    db: identity_store::DatabaseConnection,
+}
+
+/// Open the database named in the settings and apply migrations if configured.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<identity_store::DatabaseConnection> {
+    let db = identity_store::connect(
+        settings.database_url.expose_secret(),
+        identity_store::ConnectSettings {
+            max_connections: settings.db_max_connections,
+            acquire_timeout: Duration::from_secs(settings.db_acquire_timeout_secs.max(1)),
+            ..identity_store::ConnectSettings::default()
+        },
+    )
+    .await
+    .context("connecting to the database")?;
+    Ok(db)
+}
+
+impl Application {
+    /// Bind the gRPC listener, connect the database, run migrations and wire the services.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = open_database(&settings).await?;
+        if settings.auto_migrate {
+            identity_store::migrate(&db).await.context("running migrations")?;
+        }
+        let repo = Arc::new(identity_store::SeaRepo::new(db.clone()));
+        let concurrency = if settings.hash_concurrency == 0 { num_cpus::get() } else { settings.hash_concurrency };
+        let hasher = PasswordHasher::new(settings.argon2(), concurrency)?;
+        let secret = match &settings.jwt_secret {
+            Some(s) => s.clone(),
+            None => {
+                tracing::warn!("IDENTITY_JWT_SECRET is not set: using a random secret; sessions end at restart");
+                let mut bytes = [0u8; 48];
+                rand::fill(&mut bytes);
+                SecretString::from(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes))
+            }
+        };
+        let ttl = chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
+        let tokens = TokenService::new(&secret, ttl)?;
+        let core = CoreSettings {
+            password_policy: PasswordPolicy { min_length: settings.password_min_length },
+            join_default_organization: settings.join_default_organization,
+            ..CoreSettings::default()
+        };
+        let identity = Identity::new(repo, hasher, tokens, Arc::new(SystemClock), core);
+        let listener = TcpListener::bind(settings.grpc_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.grpc_addr))?;
+        let addr = listener.local_addr()?;
+        Ok(Self { listener, addr, settings, identity, db })
+    }
+
+    /// The bound gRPC address (the real port when 0 was asked for).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until `shutdown` completes, then report NOT_SERVING, drain (bounded by the drain
+    /// deadline) and close the database.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, addr, settings, identity, db } = self;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        health::set_all(&reporter, ServingStatus::NotServing).await;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let readiness = tokio::spawn(health::watch_readiness(
+            reporter.clone(),
+            identity.repo().clone(),
+            Duration::from_millis(settings.readiness_interval_ms.max(50)),
+            stop_rx,
+        ));
+
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(identity_api::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown_reporter = reporter.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: not serving, draining");
+            let _ = stop_tx.send(true);
+            shutdown_reporter.set_service_status("", ServingStatus::NotServing).await;
+            health::set_all(&shutdown_reporter, ServingStatus::NotServing).await;
+            let _ = drain_tx.send(());
+        };
+
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let router = Server::builder()
+            .timeout(settings.request_timeout())
+            .concurrency_limit_per_connection(256)
+            .layer(AuthLayer::new(identity.clone()))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(UserServiceServer::new(grpc::users::Users { identity: identity.clone() }))
+            .add_service(ApiKeyServiceServer::new(grpc::api_keys::ApiKeys { identity: identity.clone() }))
+            .add_service(AuthServiceServer::new(grpc::auth::Auth { identity: identity.clone() }))
+            .add_service(OrganizationServiceServer::new(grpc::orgs::Orgs { identity: identity.clone() }))
+            .add_service(TeamServiceServer::new(grpc::teams::Teams { identity: identity.clone() }));
+        tracing::info!(%addr, "gRPC listening");
+        let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
+
+        let drain = Duration::from_secs(settings.drain_timeout_secs);
+        let result = tokio::select! {
+            r = &mut server => r.context("server task")?.context("serving gRPC"),
+            () = async {
+                if drain_rx.await.is_ok() {
+                    tokio::time::sleep(drain).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(?drain, "drain deadline passed: closing remaining connections");
+                server.abort();
+                Ok(())
+            }
+        };
+        readiness.abort();
+        if let Err(e) = db.close().await {
+            tracing::warn!(error = %e, "closing the database pool");
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
