@@ -20,6 +20,8 @@ pub struct Settings {
     pub grpc_addr: SocketAddr,
     /// HTTP gateway listen address (`IDENTITY_HTTP_ADDR`).
     pub http_addr: SocketAddr,
+    /// Serve the REST gateway in-process (`IDENTITY_GATEWAY_ENABLED`).
+    pub gateway_enabled: bool,
     /// Optional Redis URL (`IDENTITY_REDIS_URL`); unused until the cache lands.
     pub redis_url: Option<SecretString>,
     /// HS256 secret for session tokens, ≥ 32 bytes (`IDENTITY_JWT_SECRET`). When absent a random
@@ -64,6 +66,7 @@ impl Default for Settings {
             database_url: SecretString::from(DEFAULT_DATABASE_URL.to_owned()),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            gateway_enabled: true,
             redis_url: None,
             jwt_secret: None,
             session_ttl_secs: 3600,
@@ -126,6 +129,7 @@ impl Settings {
         }
         parse_env("IDENTITY_GRPC_ADDR", &mut self.grpc_addr)?;
         parse_env("IDENTITY_HTTP_ADDR", &mut self.http_addr)?;
+        parse_env("IDENTITY_GATEWAY_ENABLED", &mut self.gateway_enabled)?;
         parse_env("IDENTITY_SESSION_TTL_SECS", &mut self.session_ttl_secs)?;
         parse_env("IDENTITY_ARGON2_MEMORY_KIB", &mut self.argon2_memory_kib)?;
         parse_env("IDENTITY_ARGON2_ITERATIONS", &mut self.argon2_iterations)?;

@@ -27,6 +27,7 @@ use crate::{auth::AuthLayer, config::Settings, grpc, health};
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    http: Option<(TcpListener, SocketAddr)>,
     settings: Settings,
     identity: Identity,
     db: identity_store::DatabaseConnection,
@@ -78,7 +79,16 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.grpc_addr))?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, addr, settings, identity, db })
+        let http = if settings.gateway_enabled {
+            let l = TcpListener::bind(settings.http_addr)
+                .await
+                .with_context(|| format!("binding the gateway on {}", settings.http_addr))?;
+            let a = l.local_addr()?;
+            Some((l, a))
+        } else {
+            None
+        };
+        Ok(Self { listener, addr, http, settings, identity, db })
     }
 
     /// The bound gRPC address (the real port when 0 was asked for).
@@ -86,10 +96,37 @@ impl Application {
         self.addr
     }
 
+    /// The bound gateway address, when the gateway runs in-process.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, a)| *a)
+    }
+
     /// Serve until `shutdown` completes, then report NOT_SERVING, drain (bounded by the drain
     /// deadline) and close the database.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, addr, settings, identity, db } = self;
+        let Self { listener, addr, http, settings, identity, db } = self;
+        // One shutdown, fanned out to the gRPC server and the gateway.
+        let (sd_tx, sd_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = sd_tx.send(true);
+        });
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let gateway = match http {
+            Some((http_listener, http_addr)) => {
+                let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+                let channel = tonic::transport::Endpoint::from_shared(format!("http://{host}:{}", addr.port()))?
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                let router = identity_gateway::router(channel, identity_gateway::GatewayConfig::default());
+                tracing::info!(%http_addr, "gateway listening");
+                Some(tokio::spawn(identity_gateway::serve(http_listener, router, stopped(sd_rx.clone()))))
+            }
+            None => None,
+        };
+        let shutdown = stopped(sd_rx);
         let (reporter, health_service) = tonic_health::server::health_reporter();
         health::set_all(&reporter, ServingStatus::NotServing).await;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -151,6 +188,14 @@ impl Application {
             }
         };
         readiness.abort();
+        if let Some(gw) = gateway {
+            match tokio::time::timeout(drain, gw).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "gateway stopped with an error"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "gateway task failed"),
+                Err(_) => tracing::warn!("gateway drain deadline passed"),
+            }
+        }
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }
