@@ -29,7 +29,9 @@ pub struct GeneratedKey {
 
 impl std::fmt::Debug for GeneratedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedKey").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("GeneratedKey")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,7 +87,11 @@ pub fn generate() -> GeneratedKey {
     }
     let body = format!("{KEY_PREFIX}_{random}");
     let plaintext = format!("{body}_{}", checksum(&body));
-    GeneratedKey { prefix: plaintext[..DISPLAY_PREFIX_LEN].to_owned(), digest: digest(&plaintext), plaintext }
+    GeneratedKey {
+        prefix: plaintext[..DISPLAY_PREFIX_LEN].to_owned(),
+        digest: digest(&plaintext),
+        plaintext,
+    }
 }
 
 /// Check a presented key's shape and checksum. `None` for anything that is not one of our keys.
@@ -96,14 +102,21 @@ pub fn parse(key: &str) -> Option<ParsedKey> {
     let (body, sum) = key.split_at(KEY_LEN - CHECKSUM_LEN - 1);
     let sum = sum.strip_prefix('_')?;
     let random = body.strip_prefix(KEY_PREFIX)?.strip_prefix('_')?;
-    if !random.bytes().all(|b| b.is_ascii_alphanumeric()) || !sum.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !random.bytes().all(|b| b.is_ascii_alphanumeric())
+        || !sum.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         return None;
     }
     let expected = checksum(body);
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), sum.as_bytes())) {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        expected.as_bytes(),
+        sum.as_bytes(),
+    )) {
         return None;
     }
-    Some(ParsedKey { digest: digest(key) })
+    Some(ParsedKey {
+        digest: digest(key),
+    })
 }
 
 #[cfg(test)]

@@ -26,7 +26,11 @@ impl PageRequest {
             0 => DEFAULT_PAGE_SIZE,
             n => u64::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
         };
-        let after = if page_token.is_empty() { None } else { Some(decode(page_token)?) };
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            Some(decode(page_token)?)
+        };
         Ok(Self { after, limit })
     }
 }
@@ -38,9 +42,13 @@ pub fn encode(last: i64) -> String {
 
 fn decode(token: &str) -> Result<i64> {
     let bad = || Error::invalid("page_token", "is not a token from a previous response");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
     let s = std::str::from_utf8(&raw).map_err(|_| bad())?;
-    s.strip_prefix("v1:").and_then(|n| n.parse::<i64>().ok()).ok_or_else(bad)
+    s.strip_prefix("v1:")
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(bad)
 }
 
 /// Build the next-page token from a page fetched with `limit + 1` rows: trims the extra row.
@@ -70,7 +78,13 @@ mod tests {
     fn tokens_round_trip_and_garbage_is_rejected() -> Result<()> {
         assert_eq!(PageRequest::parse(5, &encode(42))?.after, Some(42));
         assert!(PageRequest::parse(5, "garbage!").is_err());
-        assert!(PageRequest::parse(5, &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("v2:1")).is_err());
+        assert!(
+            PageRequest::parse(
+                5,
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("v2:1")
+            )
+            .is_err()
+        );
         Ok(())
     }
 

@@ -21,14 +21,22 @@ pub struct Argon2Params {
 impl Default for Argon2Params {
     /// OWASP's recommendation: m=19 MiB, t=2, p=1.
     fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
 impl Argon2Params {
     /// The cheapest parameters argon2 accepts; for tests only.
     pub fn insecure_fast() -> Self {
-        Self { memory_kib: 8, iterations: 1, parallelism: 1 }
+        Self {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 }
 
@@ -46,15 +54,22 @@ struct Inner {
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordHasher").field("permits", &self.inner.permits.available_permits()).finish()
+        f.debug_struct("PasswordHasher")
+            .field("permits", &self.inner.permits.available_permits())
+            .finish()
     }
 }
 
 impl PasswordHasher {
     /// A hasher with the given parameters, allowing `concurrency` hashes at once.
     pub fn new(params: Argon2Params, concurrency: usize) -> Result<Self> {
-        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| Error::Internal(format!("bad argon2 parameters: {e}")))?;
+        let p = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| Error::Internal(format!("bad argon2 parameters: {e}")))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
         // A hash of a random password with the same parameters: verifying against it costs the same
         // as a real verify, so unknown users cannot be told apart by timing.
@@ -64,11 +79,25 @@ impl PasswordHasher {
             .hash_password(&random)
             .map_err(|e| Error::Internal(format!("argon2: {e}")))?
             .to_string();
-        Ok(Self { inner: Arc::new(Inner { argon, permits: Semaphore::new(concurrency.max(1)), dummy_hash }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                argon,
+                permits: Semaphore::new(concurrency.max(1)),
+                dummy_hash,
+            }),
+        })
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Argon2<'static>) -> T + Send + 'static) -> Result<T> {
-        let _permit = self.inner.permits.acquire().await.map_err(|_| Error::Internal("hasher closed".into()))?;
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("hasher closed".into()))?;
         let inner = Arc::clone(&self.inner);
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(|| f(&inner.argon)))
@@ -79,9 +108,13 @@ impl PasswordHasher {
     /// Hash a password to a PHC string.
     pub async fn hash(&self, password: &Password) -> Result<String> {
         let pw = password.clone();
-        self.run(move |argon| argon.hash_password(pw.expose().as_bytes()).map(|h| h.to_string()))
-            .await?
-            .map_err(|e| Error::Internal(format!("argon2: {e}")))
+        self.run(move |argon| {
+            argon
+                .hash_password(pw.expose().as_bytes())
+                .map(|h| h.to_string())
+        })
+        .await?
+        .map_err(|e| Error::Internal(format!("argon2: {e}")))
     }
 
     /// Verify `password` against `phc`; with `None` a dummy hash is verified so that the work is
@@ -92,7 +125,13 @@ impl PasswordHasher {
             Some(h) => (h.to_owned(), true),
             None => (self.inner.dummy_hash.clone(), false),
         };
-        let ok = self.run(move |argon| argon.verify_password(pw.expose().as_bytes(), hash.as_str()).is_ok()).await?;
+        let ok = self
+            .run(move |argon| {
+                argon
+                    .verify_password(pw.expose().as_bytes(), hash.as_str())
+                    .is_ok()
+            })
+            .await?;
         Ok(ok && real)
     }
 }

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::{
     Result,
     domain::{
-        ApiKey, Membership, NewApiKey, NewUser, OrgRole, Organization, Team, TeamMembership, TeamRole, User,
-        UserFilter, UserId, UserPatch,
+        ApiKey, Membership, NewApiKey, NewUser, OrgRole, Organization, Team, TeamMembership,
+        TeamRole, User, UserFilter, UserId, UserPatch,
     },
     pagination::PageRequest,
 };
@@ -31,7 +31,12 @@ pub trait Repo: Send + Sync + 'static {
     /// `AlreadyExists { entity: Administrator, field: "setup" }` when an administrator exists;
     /// otherwise insert `admin`, the default organization (`org_id`, `org_name`, is_default) and
     /// the administrator's `owner` membership.
-    async fn init_admin(&self, admin: NewUser, org_id: Uuid, org_name: String) -> Result<(User, Organization)>;
+    async fn init_admin(
+        &self,
+        admin: NewUser,
+        org_id: Uuid,
+        org_name: String,
+    ) -> Result<(User, Organization)>;
     /// Whether any user has the administrator role.
     async fn admin_exists(&self) -> Result<bool>;
     /// Number of administrators.
@@ -94,13 +99,25 @@ pub trait Repo: Send + Sync + 'static {
 
     /// Insert an organization and `owner` as its owner, in one transaction.
     /// `AlreadyExists { Organization, "name" }` on a clash.
-    async fn create_organization(&self, id: Uuid, name: String, owner: UserId, now: DateTime<Utc>) -> Result<Organization>;
+    async fn create_organization(
+        &self,
+        id: Uuid,
+        name: String,
+        owner: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Organization>;
     /// An organization by id.
     async fn organization_by_id(&self, id: Uuid) -> Result<Option<Organization>>;
     /// One membership.
     async fn membership(&self, org: Uuid, user: UserId) -> Result<Option<Membership>>;
     /// Add a member. `AlreadyExists { Membership, "user" }` when already a member.
-    async fn add_member(&self, org: Uuid, user: UserId, role: OrgRole, now: DateTime<Utc>) -> Result<Membership>;
+    async fn add_member(
+        &self,
+        org: Uuid,
+        user: UserId,
+        role: OrgRole,
+        now: DateTime<Utc>,
+    ) -> Result<Membership>;
     /// Change a member's role. `NotFound { Membership }` when not a member.
     async fn set_member_role(&self, org: Uuid, user: UserId, role: OrgRole) -> Result<Membership>;
     /// Remove a member; `false` when it was not one.
@@ -109,7 +126,12 @@ pub trait Repo: Send + Sync + 'static {
     async fn count_owners(&self, org: Uuid) -> Result<u64>;
     /// Members with their users, keyed by user id, optionally only those with one of the
     /// lower-cased `emails`.
-    async fn list_members(&self, org: Uuid, emails: &[String], page: PageRequest) -> Result<Vec<(Membership, User)>>;
+    async fn list_members(
+        &self,
+        org: Uuid,
+        emails: &[String],
+        page: PageRequest,
+    ) -> Result<Vec<(Membership, User)>>;
     /// All memberships of a user with their organizations, oldest first.
     async fn user_memberships(&self, user: UserId) -> Result<Vec<(Membership, Organization)>>;
 
@@ -122,7 +144,13 @@ pub trait Repo: Send + Sync + 'static {
     /// Teams keyed by id.
     async fn list_teams(&self, page: PageRequest) -> Result<Vec<Team>>;
     /// Add a team member. `AlreadyExists { TeamMembership, "user" }` when already one.
-    async fn add_team_member(&self, team: i64, user: UserId, role: TeamRole, now: DateTime<Utc>) -> Result<TeamMembership>;
+    async fn add_team_member(
+        &self,
+        team: i64,
+        user: UserId,
+        role: TeamRole,
+        now: DateTime<Utc>,
+    ) -> Result<TeamMembership>;
     /// Remove a team member; `false` when it was not one.
     async fn remove_team_member(&self, team: i64, user: UserId) -> Result<bool>;
     /// One team membership.

@@ -76,17 +76,29 @@ impl Principal {
 
     /// Require administrator rights.
     pub fn require_admin(&self) -> Result<()> {
-        if self.is_admin() { Ok(()) } else { Err(Error::PermissionDenied(Denial::AdminOnly)) }
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(Denial::AdminOnly))
+        }
     }
 
     /// Require a credential that may change state.
     pub fn require_write(&self) -> Result<()> {
-        if self.read_only() { Err(Error::PermissionDenied(Denial::ReadOnly)) } else { Ok(()) }
+        if self.read_only() {
+            Err(Error::PermissionDenied(Denial::ReadOnly))
+        } else {
+            Ok(())
+        }
     }
 
     /// Require that the caller is `user` or an administrator.
     pub fn require_self_or_admin(&self, user: UserId) -> Result<()> {
-        if self.is_self(user) || self.is_admin() { Ok(()) } else { Err(Error::PermissionDenied(Denial::NotOwner)) }
+        if self.is_self(user) || self.is_admin() {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(Denial::NotOwner))
+        }
     }
 
     /// Whether a key of `role` may be minted by this credential (never above its own).

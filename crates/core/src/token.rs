@@ -47,7 +47,9 @@ pub struct TokenService {
 
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenService").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("TokenService")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +58,9 @@ impl TokenService {
     pub fn new(secret: &SecretString, ttl: chrono::Duration) -> Result<Self> {
         let s = secret.expose_secret().as_bytes();
         if s.len() < 32 {
-            return Err(Error::Internal("the JWT secret must be at least 32 bytes".into()));
+            return Err(Error::Internal(
+                "the JWT secret must be at least 32 bytes".into(),
+            ));
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
@@ -65,7 +69,12 @@ impl TokenService {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
-        Ok(Self { encoding: EncodingKey::from_secret(s), decoding: DecodingKey::from_secret(s), validation, ttl })
+        Ok(Self {
+            encoding: EncodingKey::from_secret(s),
+            decoding: DecodingKey::from_secret(s),
+            validation,
+            ttl,
+        })
     }
 
     /// Issue a token for a user.
@@ -116,7 +125,10 @@ mod tests {
     use base64::Engine as _;
 
     fn svc() -> Result<TokenService> {
-        TokenService::new(&SecretString::from("0123456789abcdef0123456789abcdef".to_owned()), chrono::Duration::hours(1))
+        TokenService::new(
+            &SecretString::from("0123456789abcdef0123456789abcdef".to_owned()),
+            chrono::Duration::hours(1),
+        )
     }
 
     #[test]
@@ -139,9 +151,15 @@ mod tests {
         let (good, _) = s.issue(Uuid::new_v4(), 7, now, false, now)?;
         let payload = good.split('.').nth(1).unwrap_or_default();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let none = format!("{}.{payload}.", b64.encode(br#"{"alg":"none","typ":"JWT"}"#));
+        let none = format!(
+            "{}.{payload}.",
+            b64.encode(br#"{"alg":"none","typ":"JWT"}"#)
+        );
         assert!(s.verify(&none).is_err());
-        let other = TokenService::new(&SecretString::from("another-secret-of-32-bytes-length!!".to_owned()), chrono::Duration::hours(1))?;
+        let other = TokenService::new(
+            &SecretString::from("another-secret-of-32-bytes-length!!".to_owned()),
+            chrono::Duration::hours(1),
+        )?;
         assert!(other.verify(&good).is_err());
         Ok(())
     }

@@ -18,8 +18,11 @@ use tower::{Layer, Service};
 
 use crate::grpc::status::to_status;
 
-const UNAUTHENTICATED_PATHS: [&str; 3] =
-    ["/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/", "/grpc.reflection.v1alpha.ServerReflection/"];
+const UNAUTHENTICATED_PATHS: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
 
 /// Largest credential accepted; anything longer is rejected without work.
 const MAX_CREDENTIAL_LEN: usize = 4096;
@@ -41,7 +44,10 @@ impl<S> Layer<S> for AuthLayer {
     type Service = Auth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Auth { inner, identity: self.identity.clone() }
+        Auth {
+            inner,
+            identity: self.identity.clone(),
+        }
     }
 }
 
@@ -56,9 +62,16 @@ pub struct Auth<S> {
 pub(crate) fn credential(headers: &HeaderMap) -> Result<Option<String>, Error> {
     let bad = Error::Unauthenticated("malformed credential");
     if let Some(v) = headers.get(http::header::AUTHORIZATION) {
-        let v = v.to_str().map_err(|_| Error::Unauthenticated("malformed credential"))?;
-        let Some(token) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) else {
-            return Err(Error::Unauthenticated("the authorization scheme must be Bearer"));
+        let v = v
+            .to_str()
+            .map_err(|_| Error::Unauthenticated("malformed credential"))?;
+        let Some(token) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        else {
+            return Err(Error::Unauthenticated(
+                "the authorization scheme must be Bearer",
+            ));
         };
         let token = token.trim();
         if token.is_empty() || token.len() > MAX_CREDENTIAL_LEN {
@@ -67,7 +80,10 @@ pub(crate) fn credential(headers: &HeaderMap) -> Result<Option<String>, Error> {
         return Ok(Some(token.to_owned()));
     }
     if let Some(v) = headers.get("x-api-key") {
-        let v = v.to_str().map_err(|_| Error::Unauthenticated("malformed credential"))?.trim();
+        let v = v
+            .to_str()
+            .map_err(|_| Error::Unauthenticated("malformed credential"))?
+            .trim();
         if v.is_empty() || v.len() > MAX_CREDENTIAL_LEN {
             return Err(bad);
         }
@@ -140,8 +156,20 @@ mod tests {
     #[test]
     fn credentials_are_extracted() {
         assert!(matches!(credential(&headers(&[])), Ok(None)));
-        assert_eq!(credential(&headers(&[("authorization", "Bearer abc")])).ok().flatten().as_deref(), Some("abc"));
-        assert_eq!(credential(&headers(&[("x-api-key", "k")])).ok().flatten().as_deref(), Some("k"));
+        assert_eq!(
+            credential(&headers(&[("authorization", "Bearer abc")]))
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            credential(&headers(&[("x-api-key", "k")]))
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("k")
+        );
         assert!(credential(&headers(&[("authorization", "Basic abc")])).is_err());
         assert!(credential(&headers(&[("authorization", "Bearer ")])).is_err());
         let long = "x".repeat(MAX_CREDENTIAL_LEN + 1);

@@ -107,7 +107,8 @@ impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut s = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => Self::default(),
@@ -135,15 +136,33 @@ impl Settings {
         parse_env("IDENTITY_ARGON2_ITERATIONS", &mut self.argon2_iterations)?;
         parse_env("IDENTITY_ARGON2_PARALLELISM", &mut self.argon2_parallelism)?;
         parse_env("IDENTITY_HASH_CONCURRENCY", &mut self.hash_concurrency)?;
-        parse_env("IDENTITY_PASSWORD_MIN_LENGTH", &mut self.password_min_length)?;
-        parse_env("IDENTITY_JOIN_DEFAULT_ORGANIZATION", &mut self.join_default_organization)?;
+        parse_env(
+            "IDENTITY_PASSWORD_MIN_LENGTH",
+            &mut self.password_min_length,
+        )?;
+        parse_env(
+            "IDENTITY_JOIN_DEFAULT_ORGANIZATION",
+            &mut self.join_default_organization,
+        )?;
         parse_env("IDENTITY_AUTO_MIGRATE", &mut self.auto_migrate)?;
         parse_env("IDENTITY_DB_MAX_CONNECTIONS", &mut self.db_max_connections)?;
-        parse_env("IDENTITY_DB_ACQUIRE_TIMEOUT_SECS", &mut self.db_acquire_timeout_secs)?;
-        parse_env("IDENTITY_REQUEST_TIMEOUT_SECS", &mut self.request_timeout_secs)?;
-        parse_env("IDENTITY_READINESS_INTERVAL_MS", &mut self.readiness_interval_ms)?;
+        parse_env(
+            "IDENTITY_DB_ACQUIRE_TIMEOUT_SECS",
+            &mut self.db_acquire_timeout_secs,
+        )?;
+        parse_env(
+            "IDENTITY_REQUEST_TIMEOUT_SECS",
+            &mut self.request_timeout_secs,
+        )?;
+        parse_env(
+            "IDENTITY_READINESS_INTERVAL_MS",
+            &mut self.readiness_interval_ms,
+        )?;
         parse_env("IDENTITY_DRAIN_TIMEOUT_SECS", &mut self.drain_timeout_secs)?;
-        parse_env("IDENTITY_MAX_CONCURRENT_REQUESTS", &mut self.max_concurrent_requests)?;
+        parse_env(
+            "IDENTITY_MAX_CONCURRENT_REQUESTS",
+            &mut self.max_concurrent_requests,
+        )?;
         parse_env("IDENTITY_LOG_FORMAT", &mut self.log_format)?;
         Ok(())
     }
@@ -152,7 +171,10 @@ impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
         use secrecy::ExposeSecret as _;
         let url = self.database_url.expose_secret();
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+        if !(url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
             bail!("IDENTITY_DATABASE_URL must start with postgres://, postgresql:// or sqlite:");
         }
         if let Some(s) = &self.jwt_secret
@@ -209,13 +231,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("identity-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let good = dir.join("good.toml");
-        std::fs::write(&good, "grpc_addr = \"127.0.0.1:6000\"\npassword_min_length = 8\n")?;
+        std::fs::write(
+            &good,
+            "grpc_addr = \"127.0.0.1:6000\"\npassword_min_length = 8\n",
+        )?;
         let s: Settings = toml::from_str(&std::fs::read_to_string(&good)?)?;
         assert_eq!(s.grpc_addr.port(), 6000);
         assert_eq!(s.password_min_length, 8);
         assert!(toml::from_str::<Settings>("no_such_key = 1").is_err());
-        let mut short = Settings::default();
-        short.jwt_secret = Some(SecretString::from("short".to_owned()));
+        let short = Settings {
+            jwt_secret: Some(SecretString::from("short".to_owned())),
+            ..Settings::default()
+        };
         assert!(short.validate().is_err());
         std::fs::remove_dir_all(&dir)?;
         Ok(())

@@ -50,7 +50,15 @@ pub(crate) async fn watch_readiness(
             if *stop.borrow() {
                 return;
             }
-            set_all(&reporter, if ok { ServingStatus::Serving } else { ServingStatus::NotServing }).await;
+            set_all(
+                &reporter,
+                if ok {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                },
+            )
+            .await;
             last = Some(ok);
         }
         tokio::select! {

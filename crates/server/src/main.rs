@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use identity_server::{Application, Settings, startup, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(name = "identity-server", version, about = "Identity service: users, passwords, API keys, organizations")]
+#[command(
+    name = "identity-server",
+    version,
+    about = "Identity service: users, passwords, API keys, organizations"
+)]
 struct Cli {
     /// Optional TOML settings file; `IDENTITY_*` environment variables override it.
     #[arg(long, global = true, env = "IDENTITY_CONFIG")]
@@ -36,7 +40,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let db = startup::open_database(&settings).await?;
-            identity_store::migrate(&db).await.context("running migrations")?;
+            identity_store::migrate(&db)
+                .await
+                .context("running migrations")?;
             tracing::info!("migrations applied");
             Ok(())
         }

@@ -34,7 +34,9 @@ pub struct Application {
 }
 
 /// Open the database named in the settings and apply migrations if configured.
-pub async fn open_database(settings: &Settings) -> anyhow::Result<identity_store::DatabaseConnection> {
+pub async fn open_database(
+    settings: &Settings,
+) -> anyhow::Result<identity_store::DatabaseConnection> {
     let db = identity_store::connect(
         settings.database_url.expose_secret(),
         identity_store::ConnectSettings {
@@ -53,24 +55,38 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = open_database(&settings).await?;
         if settings.auto_migrate {
-            identity_store::migrate(&db).await.context("running migrations")?;
+            identity_store::migrate(&db)
+                .await
+                .context("running migrations")?;
         }
         let repo = Arc::new(identity_store::SeaRepo::new(db.clone()));
-        let concurrency = if settings.hash_concurrency == 0 { num_cpus::get() } else { settings.hash_concurrency };
+        let concurrency = if settings.hash_concurrency == 0 {
+            num_cpus::get()
+        } else {
+            settings.hash_concurrency
+        };
         let hasher = PasswordHasher::new(settings.argon2(), concurrency)?;
         let secret = match &settings.jwt_secret {
             Some(s) => s.clone(),
             None => {
-                tracing::warn!("IDENTITY_JWT_SECRET is not set: using a random secret; sessions end at restart");
+                tracing::warn!(
+                    "IDENTITY_JWT_SECRET is not set: using a random secret; sessions end at restart"
+                );
                 let mut bytes = [0u8; 48];
                 rand::fill(&mut bytes);
-                SecretString::from(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes))
+                SecretString::from(base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    bytes,
+                ))
             }
         };
-        let ttl = chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
+        let ttl =
+            chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
         let tokens = TokenService::new(&secret, ttl)?;
         let core = CoreSettings {
-            password_policy: PasswordPolicy { min_length: settings.password_min_length },
+            password_policy: PasswordPolicy {
+                min_length: settings.password_min_length,
+            },
             join_default_organization: settings.join_default_organization,
             ..CoreSettings::default()
         };
@@ -88,7 +104,14 @@ impl Application {
         } else {
             None
         };
-        Ok(Self { listener, addr, http, settings, identity, db })
+        Ok(Self {
+            listener,
+            addr,
+            http,
+            settings,
+            identity,
+            db,
+        })
     }
 
     /// The bound gRPC address (the real port when 0 was asked for).
@@ -103,8 +126,18 @@ impl Application {
 
     /// Serve until `shutdown` completes, then report NOT_SERVING, drain (bounded by the drain
     /// deadline) and close the database.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, addr, http, settings, identity, db } = self;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            addr,
+            http,
+            settings,
+            identity,
+            db,
+        } = self;
         // One shutdown, fanned out to the gRPC server and the gateway.
         let (sd_tx, sd_rx) = watch::channel(false);
         tokio::spawn(async move {
@@ -116,13 +149,25 @@ impl Application {
         };
         let gateway = match http {
             Some((http_listener, http_addr)) => {
-                let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
-                let channel = tonic::transport::Endpoint::from_shared(format!("http://{host}:{}", addr.port()))?
-                    .tcp_nodelay(true)
-                    .connect_lazy();
-                let router = identity_gateway::router(channel, identity_gateway::GatewayConfig::default());
+                let host = if addr.ip().is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    addr.ip().to_string()
+                };
+                let channel = tonic::transport::Endpoint::from_shared(format!(
+                    "http://{host}:{}",
+                    addr.port()
+                ))?
+                .tcp_nodelay(true)
+                .connect_lazy();
+                let router =
+                    identity_gateway::router(channel, identity_gateway::GatewayConfig::default());
                 tracing::info!(%http_addr, "gateway listening");
-                Some(tokio::spawn(identity_gateway::serve(http_listener, router, stopped(sd_rx.clone()))))
+                Some(tokio::spawn(identity_gateway::serve(
+                    http_listener,
+                    router,
+                    stopped(sd_rx.clone()),
+                )))
             }
             None => None,
         };
@@ -151,7 +196,9 @@ impl Application {
             shutdown.await;
             tracing::info!("shutdown requested: not serving, draining");
             let _ = stop_tx.send(true);
-            shutdown_reporter.set_service_status("", ServingStatus::NotServing).await;
+            shutdown_reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
             health::set_all(&shutdown_reporter, ServingStatus::NotServing).await;
             let _ = drain_tx.send(());
         };
@@ -164,11 +211,21 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(UserServiceServer::new(grpc::users::Users { identity: identity.clone() }))
-            .add_service(ApiKeyServiceServer::new(grpc::api_keys::ApiKeys { identity: identity.clone() }))
-            .add_service(AuthServiceServer::new(grpc::auth::Auth { identity: identity.clone() }))
-            .add_service(OrganizationServiceServer::new(grpc::orgs::Orgs { identity: identity.clone() }))
-            .add_service(TeamServiceServer::new(grpc::teams::Teams { identity: identity.clone() }));
+            .add_service(UserServiceServer::new(grpc::users::Users {
+                identity: identity.clone(),
+            }))
+            .add_service(ApiKeyServiceServer::new(grpc::api_keys::ApiKeys {
+                identity: identity.clone(),
+            }))
+            .add_service(AuthServiceServer::new(grpc::auth::Auth {
+                identity: identity.clone(),
+            }))
+            .add_service(OrganizationServiceServer::new(grpc::orgs::Orgs {
+                identity: identity.clone(),
+            }))
+            .add_service(TeamServiceServer::new(grpc::teams::Teams {
+                identity: identity.clone(),
+            }));
         tracing::info!(%addr, "gRPC listening");
         let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
 

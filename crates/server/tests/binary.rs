@@ -1,6 +1,7 @@
 //! The real `identity-server` binary with no configuration at all: it serves on the default
 //! 127.0.0.1:50051 with SQLite under `./data/`, stops cleanly on SIGTERM, and keeps its data
-//! across a restart. Uses the fixed default port, so nextest runs it alone (`.config/nextest.toml`).
+//! across a restart. Uses the fixed default ports (gRPC 50051, gateway 8080), so nextest runs it
+//! alone (`.config/nextest.toml`).
 
 use std::{
     fs::File,
@@ -16,6 +17,8 @@ use tonic_health::pb::{
 };
 
 const DEFAULT_ADDR: &str = "127.0.0.1:50051";
+/// The in-process gateway's default address, which must be free as well.
+const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 const START_DEADLINE: Duration = Duration::from_secs(60);
 const STOP_DEADLINE: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "binary-test-password";
@@ -28,10 +31,12 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, run: u32) -> Self {
-        assert!(
-            std::net::TcpListener::bind(DEFAULT_ADDR).is_ok(),
-            "{DEFAULT_ADDR} is in use by another process; this test needs the default port"
-        );
+        for addr in [DEFAULT_ADDR, DEFAULT_HTTP_ADDR] {
+            assert!(
+                std::net::TcpListener::bind(addr).is_ok(),
+                "{addr} is in use by another process; this test needs the default ports"
+            );
+        }
         let log = dir.join(format!("server-{run}.log"));
         let out = File::create(&log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
         let err = out

@@ -85,7 +85,10 @@ impl std::fmt::Debug for User {
             .field("uid", &self.uid)
             .field("username", &self.username)
             .field("global_role", &self.global_role)
-            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -127,7 +130,10 @@ pub struct NewUser {
 
 impl std::fmt::Debug for NewUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewUser").field("uid", &self.uid).field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("NewUser")
+            .field("uid", &self.uid)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -157,7 +163,10 @@ impl std::fmt::Debug for UserPatch {
         f.debug_struct("UserPatch")
             .field("username", &self.username)
             .field("global_role", &self.global_role)
-            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -321,6 +330,9 @@ pub struct NewApiKey {
 
 impl std::fmt::Debug for NewApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewApiKey").field("uid", &self.uid).field("user_id", &self.user_id).finish_non_exhaustive()
+        f.debug_struct("NewApiKey")
+            .field("uid", &self.uid)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
     }
 }

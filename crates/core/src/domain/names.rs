@@ -90,7 +90,11 @@ impl Name {
         let t = s.trim();
         let n = t.chars().count();
         if n < min {
-            return Err(if min == 1 { "must not be empty".into() } else { format!("must be at least {min} characters") });
+            return Err(if min == 1 {
+                "must not be empty".into()
+            } else {
+                format!("must be at least {min} characters")
+            });
         }
         if n > max {
             return Err(format!("must be at most {max} characters"));
@@ -173,7 +177,10 @@ mod tests {
         assert!(Username::parse("a b").is_err());
         assert!(Username::parse("a\tb").is_err());
         assert!(Username::parse(&"x".repeat(129)).is_err());
-        assert_eq!(Username::parse("AliCe").map(|u| u.key()), Ok("alice".to_owned()));
+        assert_eq!(
+            Username::parse("AliCe").map(|u| u.key()),
+            Ok("alice".to_owned())
+        );
     }
 
     #[test]
@@ -182,7 +189,10 @@ mod tests {
         for bad in ["", "a", "a@", "@b.c", "a@b", "a@@b.c", "a b@c.d", "a@.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Email::parse("A@Example.COM").map(|e| e.key()), Ok("a@example.com".to_owned()));
+        assert_eq!(
+            Email::parse("A@Example.COM").map(|e| e.key()),
+            Ok("a@example.com".to_owned())
+        );
     }
 
     #[test]
@@ -191,12 +201,18 @@ mod tests {
         assert!(Password::parse_new("short", p).is_err());
         assert!(Password::parse_new("long-enough-pw", p).is_ok());
         assert!(Password::parse_presented(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
-        assert_eq!(format!("{:?}", Password::parse_presented("secret").ok()), "Some(Password(<redacted>))");
+        assert_eq!(
+            format!("{:?}", Password::parse_presented("secret").ok()),
+            "Some(Password(<redacted>))"
+        );
     }
 
     #[test]
     fn names() {
-        assert_eq!(Name::parse("  team  ", 1, 10).map(Name::into_inner), Ok("team".into()));
+        assert_eq!(
+            Name::parse("  team  ", 1, 10).map(Name::into_inner),
+            Ok("team".into())
+        );
         assert!(Name::parse("   ", 1, 10).is_err());
         assert!(Name::parse("abcdefghijk", 1, 10).is_err());
     }

@@ -108,7 +108,13 @@ mod tests {
         for r in [OrgRole::Member, OrgRole::Admin, OrgRole::Owner] {
             assert_eq!(OrgRole::parse(r.as_str()), Some(r));
         }
-        for r in [KeyRole::Inherit, KeyRole::Read, KeyRole::Write, KeyRole::Admin, KeyRole::Owner] {
+        for r in [
+            KeyRole::Inherit,
+            KeyRole::Read,
+            KeyRole::Write,
+            KeyRole::Admin,
+            KeyRole::Owner,
+        ] {
             assert_eq!(KeyRole::parse(r.as_str()), Some(r));
         }
         assert_eq!(OrgRole::parse("superuser"), None);

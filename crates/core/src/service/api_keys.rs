@@ -83,12 +83,18 @@ impl Identity {
             KeyRef::Id(id) => self.repo.api_key_by_id(*id).await?,
             KeyRef::Uid(s) => self.repo.api_key_by_uid(parse_uuid("key.uid", s)?).await?,
         };
-        found.filter(|k| p.is_self(k.user_id) || p.is_admin()).ok_or(Error::not_found(Entity::ApiKey))
+        found
+            .filter(|k| p.is_self(k.user_id) || p.is_admin())
+            .ok_or(Error::not_found(Entity::ApiKey))
     }
 
     /// Create a key; returns its metadata and the plaintext (shown once).
     #[tracing::instrument(skip_all)]
-    pub async fn create_api_key(&self, p: &Principal, input: CreateApiKey) -> Result<(ApiKey, String)> {
+    pub async fn create_api_key(
+        &self,
+        p: &Principal,
+        input: CreateApiKey,
+    ) -> Result<(ApiKey, String)> {
         let owner_id = input.user_id.unwrap_or(p.user.id);
         p.require_self_or_admin(owner_id)?;
         p.require_write()?;
@@ -105,11 +111,17 @@ impl Identity {
         }
         for (i, s) in input.scopes.iter().enumerate() {
             if s.trim().is_empty() || s.len() > MAX_SCOPE_LEN || s.chars().any(char::is_control) {
-                v.push(format!("scopes[{i}]"), format!("must be 1-{MAX_SCOPE_LEN} printable characters"));
+                v.push(
+                    format!("scopes[{i}]"),
+                    format!("must be 1-{MAX_SCOPE_LEN} printable characters"),
+                );
             }
         }
         let org = match input.organization_id.as_deref() {
-            Some(s) => v.check("organization_id", Uuid::try_parse(s).map_err(|_| "must be a UUID".to_owned())),
+            Some(s) => v.check(
+                "organization_id",
+                Uuid::try_parse(s).map_err(|_| "must be a UUID".to_owned()),
+            ),
             None => None,
         };
         let dataset_ids = parse_uuids(&mut v, "dataset_ids", &input.dataset_ids);
@@ -125,17 +137,25 @@ impl Identity {
         // A key bound to an organization may only mint keys bound to the same one.
         let org = match (p.bound_org(), org) {
             (Some(bound), None) => Some(bound),
-            (Some(bound), Some(o)) if bound != o => return Err(Error::PermissionDenied(Denial::OrganizationScope)),
+            (Some(bound), Some(o)) if bound != o => {
+                return Err(Error::PermissionDenied(Denial::OrganizationScope));
+            }
             (_, o) => o,
         };
         if let Some(o) = org {
-            self.repo.organization_by_id(o).await?.ok_or(Error::not_found(Entity::Organization))?;
+            self.repo
+                .organization_by_id(o)
+                .await?
+                .ok_or(Error::not_found(Entity::Organization))?;
             if self.repo.membership(o, owner.id).await?.is_none() {
                 return Err(Error::PermissionDenied(Denial::NotAMember));
             }
         }
         if let Some(pw) = &input.password
-            && !self.hasher.verify(pw, owner.password_hash.as_deref()).await?
+            && !self
+                .hasher
+                .verify(pw, owner.password_hash.as_deref())
+                .await?
         {
             return Err(Error::PermissionDenied(Denial::WrongPassword));
         }
@@ -171,8 +191,13 @@ impl Identity {
     ) -> Result<(Vec<ApiKey>, String)> {
         let owner = user_id.unwrap_or(p.user.id);
         p.require_self_or_admin(owner)?;
-        let org = organization_id.map(|s| parse_uuid("organization_id", s)).transpose()?;
-        let mut keys = self.repo.list_api_keys(owner, include_revoked, org, page).await?;
+        let org = organization_id
+            .map(|s| parse_uuid("organization_id", s))
+            .transpose()?;
+        let mut keys = self
+            .repo
+            .list_api_keys(owner, include_revoked, org, page)
+            .await?;
         let next = pagination::next_token(&mut keys, page.limit, |k| k.id);
         Ok((keys, next))
     }
@@ -187,13 +212,20 @@ impl Identity {
     pub async fn revoke_api_key(&self, p: &Principal, key: &KeyRef) -> Result<ApiKey> {
         p.require_write()?;
         let k = self.visible_key(p, key).await?;
-        self.repo.revoke_api_key(k.id, self.clock.now()).await?.ok_or(Error::not_found(Entity::ApiKey))
+        self.repo
+            .revoke_api_key(k.id, self.clock.now())
+            .await?
+            .ok_or(Error::not_found(Entity::ApiKey))
     }
 
     /// Revoke a key (or a user's primary key) and create its replacement in one transaction.
     /// Returns the new key, its plaintext and the id of the revoked key.
     #[tracing::instrument(skip_all)]
-    pub async fn roll_api_key(&self, p: &Principal, target: &RollTarget) -> Result<(ApiKey, String, Option<i64>)> {
+    pub async fn roll_api_key(
+        &self,
+        p: &Principal,
+        target: &RollTarget,
+    ) -> Result<(ApiKey, String, Option<i64>)> {
         p.require_write()?;
         let now = self.clock.now();
         let old = match target {
@@ -207,7 +239,10 @@ impl Identity {
             RollTarget::PrimaryOf(user_id) => {
                 p.require_self_or_admin(*user_id)?;
                 self.existing_user(*user_id).await?;
-                self.repo.primary_api_key(*user_id).await?.filter(|k| k.is_active(now))
+                self.repo
+                    .primary_api_key(*user_id)
+                    .await?
+                    .filter(|k| k.is_active(now))
             }
         };
         if let Some(k) = &old

@@ -6,7 +6,10 @@ use uuid::Uuid;
 use super::Identity;
 use crate::{
     Entity, Error, Result, Violations,
-    domain::{Email, GlobalRole, Membership, Name, NewUser, Organization, Password, Preferences, User, Username},
+    domain::{
+        Email, GlobalRole, Membership, Name, NewUser, Organization, Password, Preferences, User,
+        Username,
+    },
     keys,
     principal::{Credential, Principal},
     token::TokenService,
@@ -46,7 +49,9 @@ impl Identity {
         }
         let pw = v.check("password", Password::parse_presented(password));
         v.finish()?;
-        let Some(pw) = pw else { return Err(Error::Unauthenticated(BAD_CREDENTIALS)) };
+        let Some(pw) = pw else {
+            return Err(Error::Unauthenticated(BAD_CREDENTIALS));
+        };
 
         let key = identifier.trim().to_lowercase();
         let mut user = self.repo.user_by_username(&key).await?;
@@ -60,8 +65,19 @@ impl Identity {
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
         };
         let fcp = pw.below(self.settings.password_policy);
-        let (token, expires_at) = self.tokens.issue(user.uid, user.id, user.token_issued_at, fcp, self.clock.now())?;
-        Ok(LoginOutcome { token, expires_at, user, force_change_password: fcp })
+        let (token, expires_at) = self.tokens.issue(
+            user.uid,
+            user.id,
+            user.token_issued_at,
+            fcp,
+            self.clock.now(),
+        )?;
+        Ok(LoginOutcome {
+            token,
+            expires_at,
+            user,
+            force_change_password: fcp,
+        })
     }
 
     /// Turn a session token or an API key into a principal.
@@ -76,12 +92,18 @@ impl Identity {
                 .repo
                 .user_by_id(claims.uid)
                 .await?
-                .filter(|u| u.uid.to_string() == claims.sub && u.token_issued_at.timestamp_micros() == claims.tia)
+                .filter(|u| {
+                    u.uid.to_string() == claims.sub
+                        && u.token_issued_at.timestamp_micros() == claims.tia
+                })
                 .ok_or(Error::Unauthenticated("invalid or expired session token"))?;
             let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
             return Ok(Principal {
                 user,
-                credential: Credential::Session { expires_at, force_change_password: claims.fcp },
+                credential: Credential::Session {
+                    expires_at,
+                    force_change_password: claims.fcp,
+                },
             });
         }
         // Malformed and checksum-failing keys never reach storage.
@@ -93,8 +115,15 @@ impl Identity {
             .await?
             .filter(|k| k.is_active(now))
             .ok_or(Error::Unauthenticated("invalid API key"))?;
-        let user = self.repo.user_by_id(key.user_id).await?.ok_or(Error::Unauthenticated("invalid API key"))?;
-        if key.last_used_at.is_none_or(|t| now - t > chrono::Duration::seconds(60)) {
+        let user = self
+            .repo
+            .user_by_id(key.user_id)
+            .await?
+            .ok_or(Error::Unauthenticated("invalid API key"))?;
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+        {
             // Best effort, off the request path: a failure only delays `last_used_at`.
             let repo = self.repo.clone();
             let id = key.id;
@@ -104,12 +133,21 @@ impl Identity {
                 }
             });
         }
-        Ok(Principal { user, credential: Credential::ApiKey(Box::new(key)) })
+        Ok(Principal {
+            user,
+            credential: Credential::ApiKey(Box::new(key)),
+        })
     }
 
     /// The memberships of a principal (for Authenticate/WhoAmI).
     pub async fn memberships_of(&self, p: &Principal) -> Result<Vec<Membership>> {
-        Ok(self.repo.user_memberships(p.user.id).await?.into_iter().map(|(m, _)| m).collect())
+        Ok(self
+            .repo
+            .user_memberships(p.user.id)
+            .await?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
     }
 
     /// Whether an administrator exists.
@@ -132,11 +170,17 @@ impl Identity {
     ) -> Result<(User, Organization)> {
         // Like Portainer: "already initialised" wins over a weak password.
         if self.repo.admin_exists().await? {
-            return Err(Error::AlreadyExists { entity: Entity::Administrator, field: "setup" });
+            return Err(Error::AlreadyExists {
+                entity: Entity::Administrator,
+                field: "setup",
+            });
         }
         let mut v = Violations::new();
         let username = v.check("username", Username::parse(username));
-        let pw = v.check("password", Password::parse_new(password, self.settings.password_policy));
+        let pw = v.check(
+            "password",
+            Password::parse_new(password, self.settings.password_policy),
+        );
         let email = match email {
             Some(e) => v.check("email", Email::parse(e)).map(Some),
             None => Some(None),
@@ -145,7 +189,10 @@ impl Identity {
         let org_name = if organization_name.trim().is_empty() {
             Some(self.settings.default_organization_name.clone())
         } else {
-            v.check("organization_name", Name::parse(organization_name, 1, 256).map(Name::into_inner))
+            v.check(
+                "organization_name",
+                Name::parse(organization_name, 1, 256).map(Name::into_inner),
+            )
         };
         v.finish()?;
         let (Some(username), Some(pw), Some(email), Some(display), Some(org_name)) =

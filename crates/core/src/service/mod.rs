@@ -15,10 +15,7 @@ pub use orgs::OrgRef;
 pub use users::{BOOTSTRAP_ADMIN_ID, CreateUser, UpdateUser, UserLookup};
 
 use crate::{
-    clock::Clock,
-    domain::PasswordPolicy,
-    password::PasswordHasher,
-    ports::Repo,
+    clock::Clock, domain::PasswordPolicy, password::PasswordHasher, ports::Repo,
     token::TokenService,
 };
 
@@ -55,7 +52,9 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +67,13 @@ impl Identity {
         clock: Arc<dyn Clock>,
         settings: CoreSettings,
     ) -> Self {
-        Self { repo, hasher, tokens, clock, settings }
+        Self {
+            repo,
+            hasher,
+            tokens,
+            clock,
+            settings,
+        }
     }
 
     /// The storage port (for readiness checks).

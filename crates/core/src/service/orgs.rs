@@ -25,7 +25,10 @@ impl Identity {
     /// The role the caller may use in `org` (global administrators count as owners).
     /// Fails with NOT_FOUND when the organization does not exist or the caller may not see it.
     async fn caller_org_role(&self, p: &Principal, org: Uuid) -> Result<OrgRole> {
-        self.repo.organization_by_id(org).await?.ok_or(Error::not_found(Entity::Organization))?;
+        self.repo
+            .organization_by_id(org)
+            .await?
+            .ok_or(Error::not_found(Entity::Organization))?;
         if !p.may_use_org(org) {
             return Err(Error::PermissionDenied(Denial::OrganizationScope));
         }
@@ -33,16 +36,22 @@ impl Identity {
         if p.is_admin() {
             return Ok(OrgRole::Owner);
         }
-        p.effective_org_role(org, membership).ok_or(Error::PermissionDenied(Denial::NotAMember))
+        p.effective_org_role(org, membership)
+            .ok_or(Error::PermissionDenied(Denial::NotAMember))
     }
 
     /// Resolve an organization reference.
     pub async fn resolve_org(&self, r: &OrgRef) -> Result<Organization> {
         let found = match r {
-            OrgRef::Id(s) => self.repo.organization_by_id(parse_uuid("organization.id", s)?).await?,
+            OrgRef::Id(s) => {
+                self.repo
+                    .organization_by_id(parse_uuid("organization.id", s)?)
+                    .await?
+            }
             OrgRef::Handle(h) => {
-                let id = parse_handle("org", h)
-                    .ok_or_else(|| Error::invalid("organization.handle", "must look like org-<32 hex>"))?;
+                let id = parse_handle("org", h).ok_or_else(|| {
+                    Error::invalid("organization.handle", "must look like org-<32 hex>")
+                })?;
                 self.repo.organization_by_id(id).await?
             }
             OrgRef::Default => self.repo.default_organization().await?,
@@ -54,7 +63,14 @@ impl Identity {
     pub async fn create_organization(&self, p: &Principal, name: &str) -> Result<Organization> {
         p.require_write()?;
         let name = Name::parse(name, 1, 256).map_err(|e| Error::invalid("name", e))?;
-        self.repo.create_organization(Uuid::new_v4(), name.into_inner(), p.user.id, self.clock.now()).await
+        self.repo
+            .create_organization(
+                Uuid::new_v4(),
+                name.into_inner(),
+                p.user.id,
+                self.clock.now(),
+            )
+            .await
     }
 
     /// An organization the caller belongs to (or any, for administrators).
@@ -69,7 +85,13 @@ impl Identity {
     }
 
     /// Add a member; the granted role may not exceed the caller's.
-    pub async fn add_member(&self, p: &Principal, org: &str, user: UserId, role: OrgRole) -> Result<(Membership, User)> {
+    pub async fn add_member(
+        &self,
+        p: &Principal,
+        org: &str,
+        user: UserId,
+        role: OrgRole,
+    ) -> Result<(Membership, User)> {
         p.require_write()?;
         let org = parse_uuid("organization_id", org)?;
         let mine = self.caller_org_role(p, org).await?;
@@ -80,12 +102,21 @@ impl Identity {
             return Err(Error::PermissionDenied(Denial::RoleTooLow));
         }
         let target = self.existing_user(user).await?;
-        let m = self.repo.add_member(org, user, role, self.clock.now()).await?;
+        let m = self
+            .repo
+            .add_member(org, user, role, self.clock.now())
+            .await?;
         Ok((m, target))
     }
 
     /// Change a member's role (Trieve's rules).
-    pub async fn update_member_role(&self, p: &Principal, org: &str, user: UserId, role: OrgRole) -> Result<(Membership, User)> {
+    pub async fn update_member_role(
+        &self,
+        p: &Principal,
+        org: &str,
+        user: UserId,
+        role: OrgRole,
+    ) -> Result<(Membership, User)> {
         p.require_write()?;
         let org = parse_uuid("organization_id", org)?;
         let mine = self.caller_org_role(p, org).await?;
@@ -95,8 +126,15 @@ impl Identity {
         if !p.is_self(user) && mine < OrgRole::Admin {
             return Err(Error::PermissionDenied(Denial::RoleTooLow));
         }
-        let current = self.repo.membership(org, user).await?.ok_or(Error::FailedPrecondition(Precondition::NotAMember))?;
-        if current.role == OrgRole::Owner && role < OrgRole::Owner && self.repo.count_owners(org).await? <= 1 {
+        let current = self
+            .repo
+            .membership(org, user)
+            .await?
+            .ok_or(Error::FailedPrecondition(Precondition::NotAMember))?;
+        if current.role == OrgRole::Owner
+            && role < OrgRole::Owner
+            && self.repo.count_owners(org).await? <= 1
+        {
             return Err(Error::FailedPrecondition(Precondition::LastOwner));
         }
         if current.role > mine {
@@ -112,21 +150,38 @@ impl Identity {
         p.require_write()?;
         let org = parse_uuid("organization_id", org)?;
         let mine = self.caller_org_role(p, org).await?;
-        let current = self.repo.membership(org, user).await?.ok_or(Error::not_found(Entity::Membership))?;
+        let current = self
+            .repo
+            .membership(org, user)
+            .await?
+            .ok_or(Error::not_found(Entity::Membership))?;
         if !p.is_self(user) && (mine < OrgRole::Admin || current.role > mine) {
             return Err(Error::PermissionDenied(Denial::RoleTooLow));
         }
         if current.role == OrgRole::Owner && self.repo.count_owners(org).await? <= 1 {
             return Err(Error::FailedPrecondition(Precondition::LastOwner));
         }
-        if self.repo.remove_member(org, user).await? { Ok(()) } else { Err(Error::not_found(Entity::Membership)) }
+        if self.repo.remove_member(org, user).await? {
+            Ok(())
+        } else {
+            Err(Error::not_found(Entity::Membership))
+        }
     }
 
     /// One member of an organization the caller belongs to.
-    pub async fn get_member(&self, p: &Principal, org: &str, user: UserId) -> Result<(Membership, User)> {
+    pub async fn get_member(
+        &self,
+        p: &Principal,
+        org: &str,
+        user: UserId,
+    ) -> Result<(Membership, User)> {
         let org = parse_uuid("organization_id", org)?;
         self.caller_org_role(p, org).await?;
-        let m = self.repo.membership(org, user).await?.ok_or(Error::not_found(Entity::Membership))?;
+        let m = self
+            .repo
+            .membership(org, user)
+            .await?
+            .ok_or(Error::not_found(Entity::Membership))?;
         let u = self.existing_user(user).await?;
         Ok((m, u))
     }
@@ -151,11 +206,18 @@ impl Identity {
     }
 
     /// A user's organizations.
-    pub async fn list_user_organizations(&self, p: &Principal, user: Option<UserId>) -> Result<Vec<(Membership, Organization)>> {
+    pub async fn list_user_organizations(
+        &self,
+        p: &Principal,
+        user: Option<UserId>,
+    ) -> Result<Vec<(Membership, Organization)>> {
         let user = user.unwrap_or(p.user.id);
         p.require_self_or_admin(user)?;
         self.existing_user(user).await?;
         let rows = self.repo.user_memberships(user).await?;
-        Ok(rows.into_iter().filter(|(m, _)| p.is_admin() || p.may_use_org(m.organization_id)).collect())
+        Ok(rows
+            .into_iter()
+            .filter(|(m, _)| p.is_admin() || p.may_use_org(m.organization_id))
+            .collect())
     }
 }

@@ -6,8 +6,8 @@ use super::{Identity, parse_uuid};
 use crate::{
     Denial, Entity, Error, Precondition, Result, Violations,
     domain::{
-        Email, GlobalRole, Name, NewUser, OrgRole, Password, Preferences, User, UserFilter, UserId, UserPatch, Username,
-        parse_handle,
+        Email, GlobalRole, Name, NewUser, OrgRole, Password, Preferences, User, UserFilter, UserId,
+        UserPatch, Username, parse_handle,
     },
     pagination::{self, PageRequest},
     principal::Principal,
@@ -78,7 +78,8 @@ impl Identity {
             UserLookup::Id(id) => self.repo.user_by_id(*id).await,
             UserLookup::Uid(s) => self.repo.user_by_uid(parse_uuid("uid", s)?).await,
             UserLookup::Handle(h) => {
-                let uid = parse_handle("user", h).ok_or_else(|| Error::invalid("handle", "must look like user-<32 hex>"))?;
+                let uid = parse_handle("user", h)
+                    .ok_or_else(|| Error::invalid("handle", "must look like user-<32 hex>"))?;
                 self.repo.user_by_uid(uid).await
             }
             UserLookup::Username(u) => {
@@ -104,7 +105,10 @@ impl Identity {
 
     /// Load a user that must exist (after authorization was checked).
     pub(crate) async fn existing_user(&self, id: UserId) -> Result<User> {
-        self.repo.user_by_id(id).await?.ok_or(Error::not_found(Entity::User))
+        self.repo
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::not_found(Entity::User))
     }
 
     /// Create a user (administrators only).
@@ -120,26 +124,44 @@ impl Identity {
         };
         let display = v.check("display_name", Name::parse(&input.display_name, 0, 256));
         let org = match input.organization_id.as_deref() {
-            Some(s) => v.check("organization_id", Uuid::try_parse(s).map_err(|_| "must be a UUID".to_owned())).map(Some),
+            Some(s) => v
+                .check(
+                    "organization_id",
+                    Uuid::try_parse(s).map_err(|_| "must be a UUID".to_owned()),
+                )
+                .map(Some),
             None => Some(None),
         };
         if let Some(pw) = &input.password
             && pw.below(self.settings.password_policy)
         {
-            v.push("password", format!("must be at least {} characters", self.settings.password_policy.min_length));
+            v.push(
+                "password",
+                format!(
+                    "must be at least {} characters",
+                    self.settings.password_policy.min_length
+                ),
+            );
         }
         v.finish()?;
-        let (Some(username), Some(email), Some(display), Some(org)) = (username, email, display, org) else {
+        let (Some(username), Some(email), Some(display), Some(org)) =
+            (username, email, display, org)
+        else {
             return Err(Error::Internal("validation inconsistency".into()));
         };
         let join = match org {
             Some(id) => {
-                self.repo.organization_by_id(id).await?.ok_or(Error::not_found(Entity::Organization))?;
+                self.repo
+                    .organization_by_id(id)
+                    .await?
+                    .ok_or(Error::not_found(Entity::Organization))?;
                 Some((id, input.organization_role.unwrap_or(OrgRole::Member)))
             }
-            None if self.settings.join_default_organization => {
-                self.repo.default_organization().await?.map(|o| (o.id, OrgRole::Member))
-            }
+            None if self.settings.join_default_organization => self
+                .repo
+                .default_organization()
+                .await?
+                .map(|o| (o.id, OrgRole::Member)),
             None => None,
         };
         let password_hash = match &input.password {
@@ -170,13 +192,22 @@ impl Identity {
     ) -> Result<(Vec<User>, String)> {
         let standard_only = if p.is_admin() {
             false
-        } else if self.repo.user_team_memberships(p.user.id).await?.iter().any(|m| m.role == crate::domain::TeamRole::Leader) {
+        } else if self
+            .repo
+            .user_team_memberships(p.user.id)
+            .await?
+            .iter()
+            .any(|m| m.role == crate::domain::TeamRole::Leader)
+        {
             true
         } else {
             return Err(Error::PermissionDenied(Denial::AdminOnly));
         };
         if emails.len() > MAX_FILTER_EMAILS {
-            return Err(Error::invalid("emails", format!("at most {MAX_FILTER_EMAILS} e-mails")));
+            return Err(Error::invalid(
+                "emails",
+                format!("at most {MAX_FILTER_EMAILS} e-mails"),
+            ));
         }
         let filter = UserFilter {
             emails: emails.iter().map(|e| e.trim().to_lowercase()).collect(),
@@ -190,11 +221,19 @@ impl Identity {
 
     /// Update a user's attributes named in the mask.
     #[tracing::instrument(skip_all, fields(user_id))]
-    pub async fn update_user(&self, p: &Principal, user_id: UserId, input: UpdateUser) -> Result<User> {
+    pub async fn update_user(
+        &self,
+        p: &Principal,
+        user_id: UserId,
+        input: UpdateUser,
+    ) -> Result<User> {
         p.require_self_or_admin(user_id)?;
         p.require_write()?;
         if input.paths.is_empty() {
-            return Err(Error::invalid("update_mask", "must name at least one field"));
+            return Err(Error::invalid(
+                "update_mask",
+                "must name at least one field",
+            ));
         }
         let target = self.existing_user(user_id).await?;
         let mut v = Violations::new();
@@ -231,7 +270,12 @@ impl Identity {
                     };
                 }
                 "display_name" => {
-                    patch.display_name = v.check("user.display_name", Name::parse(&input.display_name, 0, 256)).map(Name::into_inner);
+                    patch.display_name = v
+                        .check(
+                            "user.display_name",
+                            Name::parse(&input.display_name, 0, 256),
+                        )
+                        .map(Name::into_inner);
                 }
                 "preferences" => {
                     prefs = input.preferences.clone();
@@ -267,7 +311,10 @@ impl Identity {
             }
         }
         if prefs.theme_color.chars().count() > 64 {
-            v.push("user.preferences.theme_color", "must be at most 64 characters");
+            v.push(
+                "user.preferences.theme_color",
+                "must be at most 64 characters",
+            );
         }
         v.finish()?;
         if prefs_changed {
@@ -326,18 +373,30 @@ impl Identity {
             }
             None => None,
         };
-        let new = v.check("new_password", Password::parse_new(new, self.settings.password_policy));
+        let new = v.check(
+            "new_password",
+            Password::parse_new(new, self.settings.password_policy),
+        );
         v.finish()?;
-        let Some(new) = new else { return Err(Error::Internal("validation inconsistency".into())) };
+        let Some(new) = new else {
+            return Err(Error::Internal("validation inconsistency".into()));
+        };
         let target = self.existing_user(user_id).await?;
         if let Some(cur) = current
-            && !self.hasher.verify(&cur, target.password_hash.as_deref()).await?
+            && !self
+                .hasher
+                .verify(&cur, target.password_hash.as_deref())
+                .await?
         {
             return Err(Error::PermissionDenied(Denial::WrongPassword));
         }
         let hash = self.hasher.hash(&new).await?;
         let now = self.clock.now();
-        let patch = UserPatch { password_hash: Some(hash), token_issued_at: Some(now), ..UserPatch::default() };
+        let patch = UserPatch {
+            password_hash: Some(hash),
+            token_issued_at: Some(now),
+            ..UserPatch::default()
+        };
         self.repo.update_user(user_id, patch, now).await.map(|_| ())
     }
 }

@@ -36,7 +36,14 @@ impl ApiKeys {
         if k.user_id == p.user.id {
             return Self::project(p, k);
         }
-        let owner = self.identity.repo().user_by_id(k.user_id).await.ok().flatten().map(|u| u.uid);
+        let owner = self
+            .identity
+            .repo()
+            .user_by_id(k.user_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.uid);
         conv::api_key(k, owner)
     }
 }
@@ -70,7 +77,10 @@ impl ApiKeyService for ApiKeys {
             organization_id,
             dataset_ids,
             organization_ids,
-            expires_at: expires_at.as_ref().map(|t| conv::from_ts("expires_at", t)).transpose()?,
+            expires_at: expires_at
+                .as_ref()
+                .map(|t| conv::from_ts("expires_at", t))
+                .transpose()?,
             password: password
                 .map(|pw| Password::parse_presented(&pw).map_err(|e| invalid("password", &e)))
                 .transpose()?,
@@ -78,30 +88,56 @@ impl ApiKeyService for ApiKeys {
         };
         let (key, plaintext) = self.identity.create_api_key(&p, input).await.or_status()?;
         let api_key = self.project_any(&p, &key).await;
-        Ok(Response::new(pb::CreateApiKeyResponse { api_key: Some(api_key), plaintext }))
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            api_key: Some(api_key),
+            plaintext,
+        }))
     }
 
-    async fn list_api_keys(&self, req: Request<pb::ListApiKeysRequest>) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+    async fn list_api_keys(
+        &self,
+        req: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
         let p = principal(&req)?;
-        let pb::ListApiKeysRequest { user_id, include_revoked, page_size, page_token, organization_id } = req.into_inner();
+        let pb::ListApiKeysRequest {
+            user_id,
+            include_revoked,
+            page_size,
+            page_token,
+            organization_id,
+        } = req.into_inner();
         let page = page(page_size, &page_token)?;
         let (keys, next) = self
             .identity
-            .list_api_keys(&p, user_id, include_revoked, organization_id.as_deref(), page)
+            .list_api_keys(
+                &p,
+                user_id,
+                include_revoked,
+                organization_id.as_deref(),
+                page,
+            )
             .await
             .or_status()?;
         let mut out = Vec::with_capacity(keys.len());
         for k in &keys {
             out.push(self.project_any(&p, k).await);
         }
-        Ok(Response::new(pb::ListApiKeysResponse { api_keys: out, next_page_token: next }))
+        Ok(Response::new(pb::ListApiKeysResponse {
+            api_keys: out,
+            next_page_token: next,
+        }))
     }
 
-    async fn get_api_key(&self, req: Request<pb::GetApiKeyRequest>) -> Result<Response<pb::GetApiKeyResponse>, Status> {
+    async fn get_api_key(
+        &self,
+        req: Request<pb::GetApiKeyRequest>,
+    ) -> Result<Response<pb::GetApiKeyResponse>, Status> {
         let p = principal(&req)?;
         let r = key_ref(req.into_inner().key)?;
         let key = self.identity.get_api_key(&p, &r).await.or_status()?;
-        Ok(Response::new(pb::GetApiKeyResponse { api_key: Some(self.project_any(&p, &key).await) }))
+        Ok(Response::new(pb::GetApiKeyResponse {
+            api_key: Some(self.project_any(&p, &key).await),
+        }))
     }
 
     async fn revoke_api_key(
@@ -111,17 +147,25 @@ impl ApiKeyService for ApiKeys {
         let p = principal(&req)?;
         let r = key_ref(req.into_inner().key)?;
         let key = self.identity.revoke_api_key(&p, &r).await.or_status()?;
-        Ok(Response::new(pb::RevokeApiKeyResponse { api_key: Some(self.project_any(&p, &key).await) }))
+        Ok(Response::new(pb::RevokeApiKeyResponse {
+            api_key: Some(self.project_any(&p, &key).await),
+        }))
     }
 
-    async fn roll_api_key(&self, req: Request<pb::RollApiKeyRequest>) -> Result<Response<pb::RollApiKeyResponse>, Status> {
+    async fn roll_api_key(
+        &self,
+        req: Request<pb::RollApiKeyRequest>,
+    ) -> Result<Response<pb::RollApiKeyResponse>, Status> {
         let p = principal(&req)?;
         let target = match req.into_inner().target {
             Some(pb::roll_api_key_request::Target::Key(r)) => RollTarget::Key(key_ref(Some(r))?),
-            Some(pb::roll_api_key_request::Target::PrimaryForUserId(id)) => RollTarget::PrimaryOf(id),
+            Some(pb::roll_api_key_request::Target::PrimaryForUserId(id)) => {
+                RollTarget::PrimaryOf(id)
+            }
             None => return Err(invalid("target", "key or primary_for_user_id is required")),
         };
-        let (key, plaintext, revoked) = self.identity.roll_api_key(&p, &target).await.or_status()?;
+        let (key, plaintext, revoked) =
+            self.identity.roll_api_key(&p, &target).await.or_status()?;
         Ok(Response::new(pb::RollApiKeyResponse {
             api_key: Some(self.project_any(&p, &key).await),
             plaintext,

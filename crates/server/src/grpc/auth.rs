@@ -15,9 +15,19 @@ pub(crate) struct Auth {
 
 #[tonic::async_trait]
 impl AuthService for Auth {
-    async fn login(&self, req: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
-        let pb::LoginRequest { identifier, password } = req.into_inner();
-        let out = self.identity.login(&identifier, &password).await.or_status()?;
+    async fn login(
+        &self,
+        req: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let pb::LoginRequest {
+            identifier,
+            password,
+        } = req.into_inner();
+        let out = self
+            .identity
+            .login(&identifier, &password)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::LoginResponse {
             session_token: out.token,
             expires_at: Some(conv::ts(out.expires_at)),
@@ -26,17 +36,27 @@ impl AuthService for Auth {
         }))
     }
 
-    async fn authenticate(&self, req: Request<pb::AuthenticateRequest>) -> Result<Response<pb::AuthenticateResponse>, Status> {
+    async fn authenticate(
+        &self,
+        req: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::AuthenticateResponse>, Status> {
         let credential = req.into_inner().credential;
         let p = self.identity.authenticate(&credential).await.or_status()?;
         let memberships = self.identity.memberships_of(&p).await.or_status()?;
-        Ok(Response::new(pb::AuthenticateResponse { principal: Some(conv::principal(&p, &memberships)) }))
+        Ok(Response::new(pb::AuthenticateResponse {
+            principal: Some(conv::principal(&p, &memberships)),
+        }))
     }
 
-    async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+    async fn who_am_i(
+        &self,
+        req: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let p = principal(&req)?;
         let memberships = self.identity.memberships_of(&p).await.or_status()?;
-        Ok(Response::new(pb::WhoAmIResponse { principal: Some(conv::principal(&p, &memberships)) }))
+        Ok(Response::new(pb::WhoAmIResponse {
+            principal: Some(conv::principal(&p, &memberships)),
+        }))
     }
 
     async fn get_setup_state(
@@ -50,13 +70,31 @@ impl AuthService for Auth {
         }))
     }
 
-    async fn init_admin(&self, req: Request<pb::InitAdminRequest>) -> Result<Response<pb::InitAdminResponse>, Status> {
-        let pb::InitAdminRequest { username, password, email, display_name, organization_name } = req.into_inner();
+    async fn init_admin(
+        &self,
+        req: Request<pb::InitAdminRequest>,
+    ) -> Result<Response<pb::InitAdminResponse>, Status> {
+        let pb::InitAdminRequest {
+            username,
+            password,
+            email,
+            display_name,
+            organization_name,
+        } = req.into_inner();
         let (user, org) = self
             .identity
-            .init_admin(&username, &password, email.as_deref(), &display_name, &organization_name)
+            .init_admin(
+                &username,
+                &password,
+                email.as_deref(),
+                &display_name,
+                &organization_name,
+            )
             .await
             .or_status()?;
-        Ok(Response::new(pb::InitAdminResponse { user: Some(conv::user(&user)), organization: Some(conv::organization(&org)) }))
+        Ok(Response::new(pb::InitAdminResponse {
+            user: Some(conv::user(&user)),
+            organization: Some(conv::organization(&org)),
+        }))
     }
 }

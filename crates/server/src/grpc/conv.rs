@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use identity_api::pb;
 use identity_core::{
-    domain::{self, ApiKey, GlobalRole, KeyRole, Membership, OrgRole, Organization, Team, TeamMembership, TeamRole, User},
+    domain::{
+        self, ApiKey, GlobalRole, KeyRole, Membership, OrgRole, Organization, Team, TeamMembership,
+        TeamRole, User,
+    },
     principal::{Credential, Principal},
 };
 use tonic::Status;
@@ -11,7 +14,10 @@ use tonic::Status;
 use super::status::invalid;
 
 pub(crate) fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 pub(crate) fn from_ts(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<Utc>, Status> {
@@ -95,7 +101,14 @@ pub(crate) fn parse_key_role(field: &str, v: i32) -> Result<Option<KeyRole>, Sta
 }
 
 pub(crate) fn preferences(p: &domain::Preferences) -> pb::Preferences {
-    let domain::Preferences { theme_color, use_cache, show_chat, show_portal, notifications_enabled, access_to_sso_config } = p;
+    let domain::Preferences {
+        theme_color,
+        use_cache,
+        show_chat,
+        show_portal,
+        notifications_enabled,
+        access_to_sso_config,
+    } = p;
     pb::Preferences {
         theme_color: theme_color.clone(),
         use_cache: *use_cache,
@@ -107,9 +120,22 @@ pub(crate) fn preferences(p: &domain::Preferences) -> pb::Preferences {
 }
 
 pub(crate) fn parse_preferences(p: Option<pb::Preferences>) -> domain::Preferences {
-    let pb::Preferences { theme_color, use_cache, show_chat, show_portal, notifications_enabled, access_to_sso_config } =
-        p.unwrap_or_default();
-    domain::Preferences { theme_color, use_cache, show_chat, show_portal, notifications_enabled, access_to_sso_config }
+    let pb::Preferences {
+        theme_color,
+        use_cache,
+        show_chat,
+        show_portal,
+        notifications_enabled,
+        access_to_sso_config,
+    } = p.unwrap_or_default();
+    domain::Preferences {
+        theme_color,
+        use_cache,
+        show_chat,
+        show_portal,
+        notifications_enabled,
+        access_to_sso_config,
+    }
 }
 
 pub(crate) fn user(u: &User) -> pb::User {
@@ -174,7 +200,11 @@ pub(crate) fn member(m: &Membership, u: &User) -> pb::Member {
 }
 
 pub(crate) fn team(t: &Team) -> pb::Team {
-    pb::Team { id: t.id, name: t.name.clone(), created_at: Some(ts(t.created_at)) }
+    pb::Team {
+        id: t.id,
+        name: t.name.clone(),
+        created_at: Some(ts(t.created_at)),
+    }
 }
 
 pub(crate) fn team_membership(m: &TeamMembership) -> pb::TeamMembership {
@@ -189,10 +219,21 @@ pub(crate) fn team_membership(m: &TeamMembership) -> pb::TeamMembership {
 
 pub(crate) fn principal(p: &Principal, memberships: &[Membership]) -> pb::Principal {
     let (kind, key, expires_at, fcp) = match &p.credential {
-        Credential::Session { expires_at, force_change_password } => {
-            (pb::CredentialKind::Session, None, Some(ts(*expires_at)), *force_change_password)
-        }
-        Credential::ApiKey(k) => (pb::CredentialKind::ApiKey, Some(api_key(k, Some(p.user.uid))), k.expires_at.map(ts), false),
+        Credential::Session {
+            expires_at,
+            force_change_password,
+        } => (
+            pb::CredentialKind::Session,
+            None,
+            Some(ts(*expires_at)),
+            *force_change_password,
+        ),
+        Credential::ApiKey(k) => (
+            pb::CredentialKind::ApiKey,
+            Some(api_key(k, Some(p.user.uid))),
+            k.expires_at.map(ts),
+            false,
+        ),
     };
     pb::Principal {
         user: Some(user(&p.user)),

@@ -1,7 +1,10 @@
 //! `identity.v1.OrganizationService`.
 
 use identity_api::pb::{self, organization_service_server::OrganizationService};
-use identity_core::{domain::OrgRole, service::{Identity, OrgRef}};
+use identity_core::{
+    domain::OrgRole,
+    service::{Identity, OrgRef},
+};
 use tonic::{Request, Response, Status};
 
 use super::{OrStatus, conv, page, status::invalid};
@@ -20,8 +23,14 @@ impl OrganizationService for Orgs {
         req: Request<pb::CreateOrganizationRequest>,
     ) -> Result<Response<pb::CreateOrganizationResponse>, Status> {
         let p = principal(&req)?;
-        let org = self.identity.create_organization(&p, &req.into_inner().name).await.or_status()?;
-        Ok(Response::new(pb::CreateOrganizationResponse { organization: Some(conv::organization(&org)) }))
+        let org = self
+            .identity
+            .create_organization(&p, &req.into_inner().name)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::CreateOrganizationResponse {
+            organization: Some(conv::organization(&org)),
+        }))
     }
 
     async fn get_organization(
@@ -38,15 +47,30 @@ impl OrganizationService for Orgs {
             }
         };
         let org = self.identity.get_organization(&p, &r).await.or_status()?;
-        Ok(Response::new(pb::GetOrganizationResponse { organization: Some(conv::organization(&org)) }))
+        Ok(Response::new(pb::GetOrganizationResponse {
+            organization: Some(conv::organization(&org)),
+        }))
     }
 
-    async fn add_member(&self, req: Request<pb::AddMemberRequest>) -> Result<Response<pb::AddMemberResponse>, Status> {
+    async fn add_member(
+        &self,
+        req: Request<pb::AddMemberRequest>,
+    ) -> Result<Response<pb::AddMemberResponse>, Status> {
         let p = principal(&req)?;
-        let pb::AddMemberRequest { organization_id, user_id, role } = req.into_inner();
+        let pb::AddMemberRequest {
+            organization_id,
+            user_id,
+            role,
+        } = req.into_inner();
         let role = conv::parse_org_role("role", role)?.unwrap_or(OrgRole::Member);
-        let (m, u) = self.identity.add_member(&p, &organization_id, user_id, role).await.or_status()?;
-        Ok(Response::new(pb::AddMemberResponse { member: Some(conv::member(&m, &u)) }))
+        let (m, u) = self
+            .identity
+            .add_member(&p, &organization_id, user_id, role)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::AddMemberResponse {
+            member: Some(conv::member(&m, &u)),
+        }))
     }
 
     async fn update_member_role(
@@ -54,31 +78,75 @@ impl OrganizationService for Orgs {
         req: Request<pb::UpdateMemberRoleRequest>,
     ) -> Result<Response<pb::UpdateMemberRoleResponse>, Status> {
         let p = principal(&req)?;
-        let pb::UpdateMemberRoleRequest { organization_id, user_id, role } = req.into_inner();
-        let role = conv::parse_org_role("role", role)?.ok_or_else(|| invalid("role", "is required"))?;
-        let (m, u) = self.identity.update_member_role(&p, &organization_id, user_id, role).await.or_status()?;
-        Ok(Response::new(pb::UpdateMemberRoleResponse { member: Some(conv::member(&m, &u)) }))
+        let pb::UpdateMemberRoleRequest {
+            organization_id,
+            user_id,
+            role,
+        } = req.into_inner();
+        let role =
+            conv::parse_org_role("role", role)?.ok_or_else(|| invalid("role", "is required"))?;
+        let (m, u) = self
+            .identity
+            .update_member_role(&p, &organization_id, user_id, role)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::UpdateMemberRoleResponse {
+            member: Some(conv::member(&m, &u)),
+        }))
     }
 
-    async fn remove_member(&self, req: Request<pb::RemoveMemberRequest>) -> Result<Response<pb::RemoveMemberResponse>, Status> {
+    async fn remove_member(
+        &self,
+        req: Request<pb::RemoveMemberRequest>,
+    ) -> Result<Response<pb::RemoveMemberResponse>, Status> {
         let p = principal(&req)?;
-        let pb::RemoveMemberRequest { organization_id, user_id } = req.into_inner();
-        self.identity.remove_member(&p, &organization_id, user_id).await.or_status()?;
+        let pb::RemoveMemberRequest {
+            organization_id,
+            user_id,
+        } = req.into_inner();
+        self.identity
+            .remove_member(&p, &organization_id, user_id)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::RemoveMemberResponse {}))
     }
 
-    async fn get_member(&self, req: Request<pb::GetMemberRequest>) -> Result<Response<pb::GetMemberResponse>, Status> {
+    async fn get_member(
+        &self,
+        req: Request<pb::GetMemberRequest>,
+    ) -> Result<Response<pb::GetMemberResponse>, Status> {
         let p = principal(&req)?;
-        let pb::GetMemberRequest { organization_id, user_id } = req.into_inner();
-        let (m, u) = self.identity.get_member(&p, &organization_id, user_id).await.or_status()?;
-        Ok(Response::new(pb::GetMemberResponse { member: Some(conv::member(&m, &u)) }))
+        let pb::GetMemberRequest {
+            organization_id,
+            user_id,
+        } = req.into_inner();
+        let (m, u) = self
+            .identity
+            .get_member(&p, &organization_id, user_id)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::GetMemberResponse {
+            member: Some(conv::member(&m, &u)),
+        }))
     }
 
-    async fn list_members(&self, req: Request<pb::ListMembersRequest>) -> Result<Response<pb::ListMembersResponse>, Status> {
+    async fn list_members(
+        &self,
+        req: Request<pb::ListMembersRequest>,
+    ) -> Result<Response<pb::ListMembersResponse>, Status> {
         let p = principal(&req)?;
-        let pb::ListMembersRequest { organization_id, page_size, page_token, emails } = req.into_inner();
+        let pb::ListMembersRequest {
+            organization_id,
+            page_size,
+            page_token,
+            emails,
+        } = req.into_inner();
         let page = page(page_size, &page_token)?;
-        let (rows, next) = self.identity.list_members(&p, &organization_id, &emails, page).await.or_status()?;
+        let (rows, next) = self
+            .identity
+            .list_members(&p, &organization_id, &emails, page)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListMembersResponse {
             members: rows.iter().map(|(m, u)| conv::member(m, u)).collect(),
             next_page_token: next,
@@ -91,7 +159,11 @@ impl OrganizationService for Orgs {
     ) -> Result<Response<pb::ListUserOrganizationsResponse>, Status> {
         let p = principal(&req)?;
         let user_id = req.into_inner().user_id;
-        let rows = self.identity.list_user_organizations(&p, user_id).await.or_status()?;
+        let rows = self
+            .identity
+            .list_user_organizations(&p, user_id)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ListUserOrganizationsResponse {
             organizations: rows
                 .iter()

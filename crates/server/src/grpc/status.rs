@@ -31,7 +31,10 @@ pub(crate) fn to_status(e: Error) -> Status {
         }
         Error::Unavailable(cause) => {
             tracing::warn!(error.cause = %cause, "dependency unavailable");
-            (Code::Unavailable, "the service is temporarily unavailable; retry later".to_owned())
+            (
+                Code::Unavailable,
+                "the service is temporarily unavailable; retry later".to_owned(),
+            )
         }
         Error::Internal(cause) => {
             tracing::error!(error.cause = %cause, "internal error");
@@ -59,11 +62,28 @@ mod tests {
         let cases = [
             (Error::invalid("username", "bad"), Code::InvalidArgument),
             (Error::not_found(Entity::User), Code::NotFound),
-            (Error::AlreadyExists { entity: Entity::User, field: "email" }, Code::AlreadyExists),
+            (
+                Error::AlreadyExists {
+                    entity: Entity::User,
+                    field: "email",
+                },
+                Code::AlreadyExists,
+            ),
             (Error::Unauthenticated("x"), Code::Unauthenticated),
-            (Error::PermissionDenied(Denial::AdminOnly), Code::PermissionDenied),
-            (Error::FailedPrecondition(identity_core::Precondition::LastAdmin), Code::FailedPrecondition),
-            (Error::ResourceExhausted { retry_after_secs: 3 }, Code::ResourceExhausted),
+            (
+                Error::PermissionDenied(Denial::AdminOnly),
+                Code::PermissionDenied,
+            ),
+            (
+                Error::FailedPrecondition(identity_core::Precondition::LastAdmin),
+                Code::FailedPrecondition,
+            ),
+            (
+                Error::ResourceExhausted {
+                    retry_after_secs: 3,
+                },
+                Code::ResourceExhausted,
+            ),
             (Error::Unavailable("db".into()), Code::Unavailable),
             (Error::Internal("secret detail".into()), Code::Internal),
         ];
@@ -82,8 +102,10 @@ mod tests {
             identity_core::FieldViolation::new("username", "must not be empty"),
             identity_core::FieldViolation::new("email", "must be an e-mail address"),
         ]));
-        let fields: Vec<String> =
-            s.get_details_bad_request().map(|b| b.field_violations.into_iter().map(|v| v.field).collect()).unwrap_or_default();
+        let fields: Vec<String> = s
+            .get_details_bad_request()
+            .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+            .unwrap_or_default();
         assert_eq!(fields, vec!["username".to_owned(), "email".to_owned()]);
     }
 }

@@ -18,7 +18,10 @@ pub(crate) struct Users {
 
 #[tonic::async_trait]
 impl UserService for Users {
-    async fn create_user(&self, req: Request<pb::CreateUserRequest>) -> Result<Response<pb::CreateUserResponse>, Status> {
+    async fn create_user(
+        &self,
+        req: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::CreateUserResponse>, Status> {
         let p = principal(&req)?;
         let pb::CreateUserRequest {
             username,
@@ -46,35 +49,75 @@ impl UserService for Users {
             organization_role: conv::parse_org_role("organization_role", organization_role)?,
         };
         let user = self.identity.create_user(&p, input).await.or_status()?;
-        Ok(Response::new(pb::CreateUserResponse { user: Some(conv::user(&user)) }))
+        Ok(Response::new(pb::CreateUserResponse {
+            user: Some(conv::user(&user)),
+        }))
     }
 
-    async fn get_user(&self, req: Request<pb::GetUserRequest>) -> Result<Response<pb::GetUserResponse>, Status> {
+    async fn get_user(
+        &self,
+        req: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::GetUserResponse>, Status> {
         let p = principal(&req)?;
         let lookup = match req.into_inner().lookup {
             Some(pb::get_user_request::Lookup::Id(id)) => UserLookup::Id(id),
             Some(pb::get_user_request::Lookup::Uid(s)) => UserLookup::Uid(s),
             Some(pb::get_user_request::Lookup::Handle(s)) => UserLookup::Handle(s),
             Some(pb::get_user_request::Lookup::Username(s)) => UserLookup::Username(s),
-            None => return Err(invalid("lookup", "one of id, uid, handle or username is required")),
+            None => {
+                return Err(invalid(
+                    "lookup",
+                    "one of id, uid, handle or username is required",
+                ));
+            }
         };
         let user = self.identity.get_user(&p, &lookup).await.or_status()?;
-        Ok(Response::new(pb::GetUserResponse { user: Some(conv::user(&user)) }))
+        Ok(Response::new(pb::GetUserResponse {
+            user: Some(conv::user(&user)),
+        }))
     }
 
-    async fn list_users(&self, req: Request<pb::ListUsersRequest>) -> Result<Response<pb::ListUsersResponse>, Status> {
+    async fn list_users(
+        &self,
+        req: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
         let p = principal(&req)?;
-        let pb::ListUsersRequest { page_size, page_token, emails, username } = req.into_inner();
+        let pb::ListUsersRequest {
+            page_size,
+            page_token,
+            emails,
+            username,
+        } = req.into_inner();
         let page = page(page_size, &page_token)?;
-        let (users, next) = self.identity.list_users(&p, &emails, username.as_deref(), page).await.or_status()?;
-        Ok(Response::new(pb::ListUsersResponse { users: users.iter().map(conv::user).collect(), next_page_token: next }))
+        let (users, next) = self
+            .identity
+            .list_users(&p, &emails, username.as_deref(), page)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::ListUsersResponse {
+            users: users.iter().map(conv::user).collect(),
+            next_page_token: next,
+        }))
     }
 
-    async fn update_user(&self, req: Request<pb::UpdateUserRequest>) -> Result<Response<pb::UpdateUserResponse>, Status> {
+    async fn update_user(
+        &self,
+        req: Request<pb::UpdateUserRequest>,
+    ) -> Result<Response<pb::UpdateUserResponse>, Status> {
         let p = principal(&req)?;
-        let pb::UpdateUserRequest { user_id, user, update_mask } = req.into_inner();
-        let pb::UserUpdate { username, email, display_name, global_role, email_verified, preferences } =
-            user.unwrap_or_default();
+        let pb::UpdateUserRequest {
+            user_id,
+            user,
+            update_mask,
+        } = req.into_inner();
+        let pb::UserUpdate {
+            username,
+            email,
+            display_name,
+            global_role,
+            email_verified,
+            preferences,
+        } = user.unwrap_or_default();
         let input = UpdateUser {
             paths: update_mask.map(|m| m.paths).unwrap_or_default(),
             username,
@@ -84,11 +127,20 @@ impl UserService for Users {
             email_verified,
             preferences: conv::parse_preferences(preferences),
         };
-        let user = self.identity.update_user(&p, user_id, input).await.or_status()?;
-        Ok(Response::new(pb::UpdateUserResponse { user: Some(conv::user(&user)) }))
+        let user = self
+            .identity
+            .update_user(&p, user_id, input)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::UpdateUserResponse {
+            user: Some(conv::user(&user)),
+        }))
     }
 
-    async fn delete_user(&self, req: Request<pb::DeleteUserRequest>) -> Result<Response<pb::DeleteUserResponse>, Status> {
+    async fn delete_user(
+        &self,
+        req: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
         let p = principal(&req)?;
         let user_id = req.into_inner().user_id;
         self.identity.delete_user(&p, user_id).await.or_status()?;
@@ -100,8 +152,15 @@ impl UserService for Users {
         req: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
         let p = principal(&req)?;
-        let pb::ChangePasswordRequest { user_id, current_password, new_password } = req.into_inner();
-        self.identity.change_password(&p, user_id, current_password.as_deref(), &new_password).await.or_status()?;
+        let pb::ChangePasswordRequest {
+            user_id,
+            current_password,
+            new_password,
+        } = req.into_inner();
+        self.identity
+            .change_password(&p, user_id, current_password.as_deref(), &new_password)
+            .await
+            .or_status()?;
         Ok(Response::new(pb::ChangePasswordResponse {}))
     }
 }
