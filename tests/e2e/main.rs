@@ -1,1 +1,16 @@
-//! e2e
+//! End-to-end tests: the real server on port 0 with a fresh database per test, driven through the
+//! generated gRPC clients. Every test runs against Postgres and SQLite (`<test>::postgres`,
+//! `<test>::sqlite`); see `support::both!`.
+
+#[macro_use]
+mod support;
+
+mod access;
+mod api_key_roles;
+mod flow;
+mod health;
+mod organizations;
+mod pagination;
+mod reflection;
+mod secrets;
+mod sessions;
