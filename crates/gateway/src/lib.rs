@@ -1,0 +1,113 @@
+//! `identity-gateway`: the REST edge of the identity service.
+//!
+//! One HTTP listener serves every product dialect on its native paths (Portainer `/api/users…` and
+//! `/api/auth` today). Dispatch is by path only; each dialect parses its own credential headers,
+//! builds its own JSON shapes and error envelopes, and turns every call into `identity.v1` gRPC
+//! calls through the generated client.
+//!
+//! The gateway has no privilege of its own: it forwards the caller's credential as gRPC metadata
+//! (`authorization: Bearer …` or `x-api-key`) and the server decides what the caller may do.
+//! It depends only on the wire contract (`identity-api`), so it can run in the server process
+//! ([`router`] + [`serve`]) or as its own binary (`identity-gateway`).
+
+use std::{future::Future, time::Duration};
+
+use axum::{Router, http::Request};
+use tonic::transport::Channel;
+use tower_http::trace::TraceLayer;
+
+mod body;
+mod credential;
+pub mod dialects;
+pub mod status;
+mod upstream;
+
+use upstream::Upstream;
+
+/// Default HTTP listen address of the standalone binary (`IDENTITY_HTTP_ADDR`).
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// Default gRPC upstream of the standalone binary (`IDENTITY_UPSTREAM`).
+pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:50051";
+
+/// Settings of the gateway router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Deadline of every upstream gRPC call (sent as `grpc-timeout` and enforced locally).
+    pub upstream_deadline: Duration,
+    /// Largest request body accepted, in bytes; larger bodies get the dialect's 413.
+    pub body_limit: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            upstream_deadline: Duration::from_secs(10),
+            body_limit: 64 * 1024,
+        }
+    }
+}
+
+/// Shared state of every dialect's handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) upstream: Upstream,
+    pub(crate) config: GatewayConfig,
+}
+
+/// The gateway: every dialect's routes on one router, calling the identity server over `channel`.
+///
+/// Build the channel with `Endpoint::connect_lazy()` so that the gateway starts before the server
+/// is up; until it is, every route answers 503 in its dialect's envelope.
+pub fn router(channel: Channel, config: GatewayConfig) -> Router {
+    let state = AppState {
+        upstream: Upstream::new(channel, config.upstream_deadline),
+        config,
+    };
+    Router::new()
+        .merge(dialects::portainer::routes())
+        .fallback(dialects::not_found)
+        .with_state(state)
+        // The span carries the path only: Portainer accepts credentials in the query string.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }))
+}
+
+/// Serve `router` on `listener` until `shutdown` completes, then drain open connections.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on SIGINT or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
