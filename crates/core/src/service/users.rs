@@ -26,8 +26,8 @@ pub struct CreateUser {
     pub email: Option<String>,
     /// Display name.
     pub display_name: String,
-    /// Initial password.
-    pub password: Option<Password>,
+    /// Initial password (checked against the policy after the caller's rights).
+    pub password: Option<String>,
     /// Role; `None` means standard.
     pub global_role: Option<GlobalRole>,
     /// E-mail verified.
@@ -132,20 +132,18 @@ impl Identity {
                 .map(Some),
             None => Some(None),
         };
-        if let Some(pw) = &input.password
-            && pw.below(self.settings.password_policy)
-        {
-            v.push(
-                "password",
-                format!(
-                    "must be at least {} characters",
-                    self.settings.password_policy.min_length
-                ),
-            );
-        }
+        let password = match input.password.as_deref() {
+            Some(pw) => v
+                .check(
+                    "password",
+                    Password::parse_new(pw, self.settings.password_policy),
+                )
+                .map(Some),
+            None => Some(None),
+        };
         v.finish()?;
-        let (Some(username), Some(email), Some(display), Some(org)) =
-            (username, email, display, org)
+        let (Some(username), Some(email), Some(display), Some(org), Some(password)) =
+            (username, email, display, org, password)
         else {
             return Err(Error::Internal("validation inconsistency".into()));
         };
@@ -164,7 +162,7 @@ impl Identity {
                 .map(|o| (o.id, OrgRole::Member)),
             None => None,
         };
-        let password_hash = match &input.password {
+        let password_hash = match &password {
             Some(pw) => Some(self.hasher.hash(pw).await?),
             None => None,
         };
@@ -353,7 +351,9 @@ impl Identity {
         self.repo.delete_user(user_id).await
     }
 
-    /// Change a password. Non-administrators must give the current one; when given it is checked.
+    /// Change a password. Non-administrators must give the current one; when given it is checked
+    /// first (like Portainer), and only then is the new one judged against the policy. Returns
+    /// the user with its new `token_issued_at`.
     #[tracing::instrument(skip_all, fields(user_id))]
     pub async fn change_password(
         &self,
@@ -361,25 +361,15 @@ impl Identity {
         user_id: UserId,
         current: Option<&str>,
         new: &str,
-    ) -> Result<()> {
+    ) -> Result<User> {
         p.require_self_or_admin(user_id)?;
         p.require_write()?;
-        let mut v = Violations::new();
         let current = match current {
-            Some(c) => v.check("current_password", Password::parse_presented(c)),
-            None if !p.is_admin() => {
-                v.push("current_password", "is required");
-                None
-            }
+            Some(c) => Some(
+                Password::parse_presented(c).map_err(|e| Error::invalid("current_password", e))?,
+            ),
+            None if !p.is_admin() => return Err(Error::invalid("current_password", "is required")),
             None => None,
-        };
-        let new = v.check(
-            "new_password",
-            Password::parse_new(new, self.settings.password_policy),
-        );
-        v.finish()?;
-        let Some(new) = new else {
-            return Err(Error::Internal("validation inconsistency".into()));
         };
         let target = self.existing_user(user_id).await?;
         if let Some(cur) = current
@@ -390,6 +380,8 @@ impl Identity {
         {
             return Err(Error::PermissionDenied(Denial::WrongPassword));
         }
+        let new = Password::parse_new(new, self.settings.password_policy)
+            .map_err(|e| Error::invalid("new_password", e))?;
         let hash = self.hasher.hash(&new).await?;
         let now = self.clock.now();
         let patch = UserPatch {
@@ -397,6 +389,6 @@ impl Identity {
             token_issued_at: Some(now),
             ..UserPatch::default()
         };
-        self.repo.update_user(user_id, patch, now).await.map(|_| ())
+        self.repo.update_user(user_id, patch, now).await
     }
 }

@@ -1,10 +1,7 @@
 //! `identity.v1.UserService`.
 
 use identity_api::pb::{self, user_service_server::UserService};
-use identity_core::{
-    domain::Password,
-    service::{CreateUser, Identity, UpdateUser, UserLookup},
-};
+use identity_core::service::{CreateUser, Identity, UpdateUser, UserLookup};
 use tonic::{Request, Response, Status};
 
 use super::{OrStatus, conv, page, status::invalid};
@@ -34,9 +31,6 @@ impl UserService for Users {
             organization_id,
             organization_role,
         } = req.into_inner();
-        let password = password
-            .map(|pw| Password::parse_presented(&pw).map_err(|e| invalid("password", &e)))
-            .transpose()?;
         let input = CreateUser {
             username,
             email,
@@ -157,10 +151,13 @@ impl UserService for Users {
             current_password,
             new_password,
         } = req.into_inner();
-        self.identity
+        let user = self
+            .identity
             .change_password(&p, user_id, current_password.as_deref(), &new_password)
             .await
             .or_status()?;
-        Ok(Response::new(pb::ChangePasswordResponse {}))
+        Ok(Response::new(pb::ChangePasswordResponse {
+            user: Some(conv::user(&user)),
+        }))
     }
 }
