@@ -176,10 +176,10 @@ impl Upstream {
         &self,
         cred: &Credential,
         msg: pb::ChangePasswordRequest,
-    ) -> UpstreamResult<()> {
+    ) -> UpstreamResult<Option<pb::User>> {
         let req = self.request(msg, Some(cred))?;
         let mut c = self.users.clone();
-        self.call(c.change_password(req)).await.map(|_| ())
+        self.call(c.change_password(req)).await.map(|r| r.user)
     }
 
     // === ApiKeyService ===

@@ -10,7 +10,7 @@ use axum::{
 };
 use http::{HeaderMap, StatusCode};
 use identity_api::pb;
-use prost_types::{FieldMask, Timestamp};
+use prost_types::FieldMask;
 
 use super::{
     auth::PortainerAuth,
@@ -203,12 +203,6 @@ fn not_owner_update() -> PortainerError {
     PortainerError::forbidden("Permission denied to update user", UNAUTHORIZED)
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// What `PUT /api/users/{id}` asks for, validated as Portainer's `userUpdatePayload.Validate`.
 struct UpdatePayload {
     username: String,
@@ -370,7 +364,7 @@ pub(crate) async fn update(
             current_password: (!password.is_empty()).then_some(password),
             new_password,
         };
-        st.upstream.change_password(&cred, msg).await.map_err(|e| {
+        let changed = st.upstream.change_password(&cred, msg).await.map_err(|e| {
             if e.violates("current_password") {
                 // A non-administrator without the current password: Portainer compares "" and fails.
                 PortainerError::wrong_current_password()
@@ -381,11 +375,10 @@ pub(crate) async fn update(
                 }
             }
         })?;
-        // ChangePassword returns no user; the server moved `token_issued_at` to about now.
-        user.token_issued_at = Some(Timestamp {
-            seconds: now_unix(),
-            nanos: 0,
-        });
+        // The server moved `token_issued_at`; report the user as it is now.
+        if let Some(changed) = changed {
+            user = changed;
+        }
     }
     Ok(Json(User::from(&user)))
 }
