@@ -140,13 +140,33 @@ impl OrganizationService for Orgs {
             page_size,
             page_token,
             emails,
+            after_user_handle,
+            user_handles,
         } = req.into_inner();
+        if after_user_handle.is_some() && !page_token.is_empty() {
+            return Err(invalid(
+                "after_user_handle",
+                "cannot be combined with page_token",
+            ));
+        }
         let page = page(page_size, &page_token)?;
-        let (rows, next) = self
-            .identity
-            .list_members(&p, &organization_id, &emails, page)
-            .await
-            .or_status()?;
+        let (rows, next) = if after_user_handle.is_some() || !user_handles.is_empty() {
+            self.identity
+                .list_members_by_handle(
+                    &p,
+                    &organization_id,
+                    &emails,
+                    &user_handles,
+                    after_user_handle.as_deref(),
+                    page,
+                )
+                .await
+        } else {
+            self.identity
+                .list_members(&p, &organization_id, &emails, page)
+                .await
+        }
+        .or_status()?;
         Ok(Response::new(pb::ListMembersResponse {
             members: rows.iter().map(|(m, u)| conv::member(m, u)).collect(),
             next_page_token: next,
