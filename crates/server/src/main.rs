@@ -43,6 +43,8 @@ async fn main() -> anyhow::Result<()> {
             identity_store::migrate(&db)
                 .await
                 .context("running migrations")?;
+            // Closing checkpoints SQLite's write-ahead log and ends Postgres sessions cleanly.
+            db.close().await.context("closing the database")?;
             tracing::info!("migrations applied");
             Ok(())
         }
