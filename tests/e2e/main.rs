@@ -9,6 +9,7 @@ mod access;
 mod api_key_roles;
 mod flow;
 mod health;
+mod member_handles;
 mod organizations;
 mod pagination;
 mod reflection;

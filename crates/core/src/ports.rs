@@ -59,6 +59,8 @@ pub trait Repo: Send + Sync + 'static {
     async fn user_by_email(&self, email_key: &str) -> Result<Option<User>>;
     /// Users matching `filter`, keyed by id (see the listing convention).
     async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Vec<User>>;
+    /// Number of users matching `filter` (its order and offset are ignored).
+    async fn count_users(&self, filter: &UserFilter) -> Result<u64>;
     /// Apply `patch` and set `updated_at = now`. `NotFound` when absent; `AlreadyExists` on clash.
     async fn update_user(&self, id: UserId, patch: UserPatch, now: DateTime<Utc>) -> Result<User>;
     /// Delete a user with its memberships, team memberships and API keys, in one transaction.

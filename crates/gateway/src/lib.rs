@@ -64,7 +64,10 @@ pub fn router(channel: Channel, config: GatewayConfig) -> Router {
         config,
     };
     Router::new()
+        .merge(dialects::openai::routes())
         .merge(dialects::portainer::routes())
+        .merge(dialects::trieve::routes())
+        .merge(dialects::tyk::routes())
         .fallback(dialects::not_found)
         .with_state(state)
         // The span carries the path only: Portainer accepts credentials in the query string.

@@ -8,7 +8,8 @@ use std::{
 
 use identity_api::pb::{
     self, api_key_service_client::ApiKeyServiceClient, auth_service_client::AuthServiceClient,
-    team_service_client::TeamServiceClient, user_service_client::UserServiceClient,
+    organization_service_client::OrganizationServiceClient, team_service_client::TeamServiceClient,
+    user_service_client::UserServiceClient,
 };
 use tonic::{Code, metadata::MetadataValue, transport::Channel};
 
@@ -24,6 +25,7 @@ pub(crate) struct Upstream {
     auth: AuthServiceClient<Channel>,
     keys: ApiKeyServiceClient<Channel>,
     teams: TeamServiceClient<Channel>,
+    orgs: OrganizationServiceClient<Channel>,
     deadline: Duration,
 }
 
@@ -34,7 +36,8 @@ impl Upstream {
             users: UserServiceClient::new(channel.clone()),
             auth: AuthServiceClient::new(channel.clone()),
             keys: ApiKeyServiceClient::new(channel.clone()),
-            teams: TeamServiceClient::new(channel),
+            teams: TeamServiceClient::new(channel.clone()),
+            orgs: OrganizationServiceClient::new(channel),
             deadline,
         }
     }
@@ -230,6 +233,144 @@ impl Upstream {
         let req = self.request(msg, Some(cred))?;
         let mut c = self.keys.clone();
         self.call(c.revoke_api_key(req)).await.map(|_| ())
+    }
+
+    pub(crate) async fn get_api_key_by_uid(
+        &self,
+        cred: &Credential,
+        uid: String,
+    ) -> UpstreamResult<pb::ApiKey> {
+        let msg = pb::GetApiKeyRequest {
+            key: Some(pb::ApiKeyRef {
+                key: Some(pb::api_key_ref::Key::Uid(uid)),
+            }),
+        };
+        let req = self.request(msg, Some(cred))?;
+        let mut c = self.keys.clone();
+        let resp = self.call(c.get_api_key(req)).await?;
+        resp.api_key
+            .ok_or_else(|| missing("GetApiKeyResponse.api_key"))
+    }
+
+    pub(crate) async fn revoke_api_key_by_uid(
+        &self,
+        cred: &Credential,
+        uid: String,
+    ) -> UpstreamResult<()> {
+        let msg = pb::RevokeApiKeyRequest {
+            key: Some(pb::ApiKeyRef {
+                key: Some(pb::api_key_ref::Key::Uid(uid)),
+            }),
+        };
+        let req = self.request(msg, Some(cred))?;
+        let mut c = self.keys.clone();
+        self.call(c.revoke_api_key(req)).await.map(|_| ())
+    }
+
+    /// RollApiKey: revoke the user's primary key (if any) and create a new one.
+    pub(crate) async fn roll_primary_api_key(
+        &self,
+        cred: &Credential,
+        user_id: i64,
+    ) -> UpstreamResult<pb::RollApiKeyResponse> {
+        let msg = pb::RollApiKeyRequest {
+            target: Some(pb::roll_api_key_request::Target::PrimaryForUserId(user_id)),
+        };
+        let req = self.request(msg, Some(cred))?;
+        let mut c = self.keys.clone();
+        self.call(c.roll_api_key(req)).await
+    }
+
+    // === OrganizationService ===
+
+    pub(crate) async fn create_organization(
+        &self,
+        cred: &Credential,
+        name: String,
+    ) -> UpstreamResult<pb::Organization> {
+        let req = self.request(pb::CreateOrganizationRequest { name }, Some(cred))?;
+        let mut c = self.orgs.clone();
+        let resp = self.call(c.create_organization(req)).await?;
+        resp.organization
+            .ok_or_else(|| missing("CreateOrganizationResponse.organization"))
+    }
+
+    pub(crate) async fn get_organization(
+        &self,
+        cred: &Credential,
+        id: String,
+    ) -> UpstreamResult<pb::Organization> {
+        let msg = pb::GetOrganizationRequest {
+            organization: Some(pb::OrganizationRef {
+                org: Some(pb::organization_ref::Org::Id(id)),
+            }),
+        };
+        let req = self.request(msg, Some(cred))?;
+        let mut c = self.orgs.clone();
+        let resp = self.call(c.get_organization(req)).await?;
+        resp.organization
+            .ok_or_else(|| missing("GetOrganizationResponse.organization"))
+    }
+
+    pub(crate) async fn list_members(
+        &self,
+        cred: &Credential,
+        msg: pb::ListMembersRequest,
+    ) -> UpstreamResult<pb::ListMembersResponse> {
+        let req = self.request(msg, Some(cred))?;
+        let mut c = self.orgs.clone();
+        self.call(c.list_members(req)).await
+    }
+
+    /// The caller's organizations.
+    pub(crate) async fn list_user_organizations(
+        &self,
+        cred: &Credential,
+    ) -> UpstreamResult<Vec<pb::UserOrganization>> {
+        let msg = pb::ListUserOrganizationsRequest { user_id: None };
+        let req = self.request(msg, Some(cred))?;
+        let mut c = self.orgs.clone();
+        self.call(c.list_user_organizations(req))
+            .await
+            .map(|r| r.organizations)
+    }
+
+    pub(crate) async fn update_member_role(
+        &self,
+        cred: &Credential,
+        msg: pb::UpdateMemberRoleRequest,
+    ) -> UpstreamResult<pb::Member> {
+        let req = self.request(msg, Some(cred))?;
+        let mut c = self.orgs.clone();
+        let resp = self.call(c.update_member_role(req)).await?;
+        resp.member
+            .ok_or_else(|| missing("UpdateMemberRoleResponse.member"))
+    }
+
+    /// GetOrganization with any reference (UUID, handle or the default organization).
+    pub(crate) async fn get_organization_by(
+        &self,
+        cred: &Credential,
+        org: pb::organization_ref::Org,
+    ) -> UpstreamResult<pb::Organization> {
+        let msg = pb::GetOrganizationRequest {
+            organization: Some(pb::OrganizationRef { org: Some(org) }),
+        };
+        let req = self.request(msg, Some(cred))?;
+        let mut c = self.orgs.clone();
+        let resp = self.call(c.get_organization(req)).await?;
+        resp.organization
+            .ok_or_else(|| missing("GetOrganizationResponse.organization"))
+    }
+
+    pub(crate) async fn remove_member(
+        &self,
+        cred: &Credential,
+        msg: pb::RemoveMemberRequest,
+    ) -> UpstreamResult<()> {
+        let req = self.request(msg, Some(cred))?;
+        let mut c = self.orgs.clone();
+        self.call(c.remove_member(req)).await.map(|_| ())
     }
 
     // === TeamService ===

@@ -9,7 +9,7 @@ use identity_core::{
     Entity, Error, Result,
     domain::{
         ApiKey, GlobalRole, Membership, NewApiKey, NewUser, OrgRole, Organization, Team,
-        TeamMembership, TeamRole, User, UserFilter, UserId, UserPatch,
+        TeamMembership, TeamRole, User, UserFilter, UserId, UserOrderField, UserPatch,
     },
     pagination::PageRequest,
     ports::Repo,
@@ -17,10 +17,10 @@ use identity_core::{
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
-    sea_query::{Expr, ExprTrait, LockType},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, LockType, SimpleExpr},
 };
 use uuid::Uuid;
 
@@ -81,6 +81,44 @@ async fn finish<T>(txn: DatabaseTransaction, result: Result<T>) -> Result<T> {
 /// Rows to fetch for a page: one more than asked, to tell whether a next page exists.
 fn fetch_limit(page: PageRequest) -> u64 {
     page.limit.saturating_add(1)
+}
+
+/// `text` as a LIKE pattern matching it anywhere, with `!` escaping the wildcards.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The users matching `filter` (its order and offset are applied by the caller).
+fn filtered_users(filter: &UserFilter) -> Select<users::Entity> {
+    let mut query = users::Entity::find();
+    if !filter.emails.is_empty() {
+        query = query.filter(users::Column::EmailKey.is_in(filter.emails.iter().cloned()));
+    }
+    if let Some(username) = &filter.username {
+        query = query.filter(users::Column::UsernameKey.eq(username.as_str()));
+    }
+    if filter.standard_only {
+        query = query.filter(users::Column::GlobalRole.eq(GlobalRole::Standard.as_str()));
+    }
+    if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
+        let like = || LikeExpr::new(contains_pattern(search)).escape('!');
+        query = query.filter(
+            Condition::any()
+                .add(Expr::col(users::Column::UsernameKey).like(like()))
+                .add(Expr::col(users::Column::EmailKey).like(like()))
+                .add(Expr::expr(Func::lower(Expr::col(users::Column::DisplayName))).like(like())),
+        );
+    }
+    query
 }
 
 fn new_user_model(user: NewUser) -> Result<users::ActiveModel> {
@@ -377,26 +415,44 @@ impl Repo for SeaRepo {
     }
 
     async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Vec<User>> {
-        let mut query = users::Entity::find();
+        let mut query = filtered_users(filter);
         if let Some(after) = page.after {
             query = query.filter(users::Column::Id.gt(after));
         }
-        if !filter.emails.is_empty() {
-            query = query.filter(users::Column::EmailKey.is_in(filter.emails.iter().cloned()));
+        let order = if filter.order.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let key: Option<SimpleExpr> = match filter.order.field {
+            UserOrderField::Id => None,
+            UserOrderField::Username => Some(Expr::col(users::Column::UsernameKey)),
+            UserOrderField::Email => {
+                Some(Func::coalesce([Expr::col(users::Column::EmailKey), Expr::val("")]).into())
+            }
+            UserOrderField::DisplayName => {
+                Some(Func::lower(Expr::col(users::Column::DisplayName)).into())
+            }
+            UserOrderField::CreatedAt => Some(Expr::col(users::Column::CreatedAt)),
+            UserOrderField::UpdatedAt => Some(Expr::col(users::Column::UpdatedAt)),
+        };
+        if let Some(key) = key {
+            query = query.order_by(key, order.clone());
         }
-        if let Some(username) = &filter.username {
-            query = query.filter(users::Column::UsernameKey.eq(username.as_str()));
-        }
-        if filter.standard_only {
-            query = query.filter(users::Column::GlobalRole.eq(GlobalRole::Standard.as_str()));
+        let mut query = query.order_by(users::Column::Id, order);
+        if filter.offset > 0 {
+            query = query.offset(filter.offset);
         }
         let rows = query
-            .order_by_asc(users::Column::Id)
             .limit(fetch_limit(page))
             .all(&self.db)
             .await
             .map_err(db_err)?;
         users_of(rows)
+    }
+
+    async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
+        filtered_users(filter).count(&self.db).await.map_err(db_err)
     }
 
     async fn update_user(&self, id: UserId, patch: UserPatch, now: DateTime<Utc>) -> Result<User> {

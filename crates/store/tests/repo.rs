@@ -13,7 +13,7 @@ use identity_core::{
     Entity, Error,
     domain::{
         Email, GlobalRole, KeyRole, NewApiKey, NewUser, OrgRole, Preferences, TeamRole, UserFilter,
-        UserPatch, Username,
+        UserOrder, UserOrderField, UserPatch, Username,
     },
     pagination::PageRequest,
     ports::Repo,
@@ -56,6 +56,7 @@ on_both_backends!(
     init_admin_creates_user_one_and_the_default_org,
     concurrent_init_admin_has_one_winner,
     list_users_pages_and_filters,
+    list_users_search_order_offset_and_count,
     update_user_applies_the_patch,
     delete_user_cascades_and_returns_digests,
     api_keys_lifecycle,
@@ -558,6 +559,137 @@ async fn list_users_pages_and_filters(b: Backend) {
     };
     let found = t.repo.list_users(&by_name, page(None, 10)).await.unwrap();
     assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), [ids[3]]);
+}
+
+async fn list_users_search_order_offset_and_count(b: Backend) {
+    let t = TestDb::new(b).await;
+    let mk = |name: &str, email: Option<&str>, display: &str| {
+        let mut u = standard(name, email);
+        u.display_name = display.to_owned();
+        u
+    };
+    let specs = [
+        mk("carol", Some("Carol@Example.com"), "Zed Carol"),
+        mk("alice", Some("alice@other.org"), "Bob's Friend"),
+        mk("bob", None, "Anna 100%"),
+        mk("dave_x", Some("dave@example.com"), "Dave"),
+        mk("davexx", Some("davexx@example.com"), "DAVE Upper"),
+    ];
+    let mut ids = Vec::new();
+    for spec in specs {
+        ids.push(t.repo.create_user(spec, None).await.unwrap().id);
+    }
+    let names = |users: &[identity_core::domain::User]| {
+        users.iter().map(|u| u.username.clone()).collect::<Vec<_>>()
+    };
+    let search = |s: &str| UserFilter {
+        search: Some(s.to_owned()),
+        ..UserFilter::default()
+    };
+
+    // Username, e-mail and display name, case-insensitively (inputs come lower-cased).
+    let found = t.repo.list_users(&search("example"), page(None, 10)).await;
+    assert_eq!(names(&found.unwrap()), ["carol", "dave_x", "davexx"]);
+    let found = t.repo.list_users(&search("bob"), page(None, 10)).await;
+    assert_eq!(
+        names(&found.unwrap()),
+        ["alice", "bob"],
+        "display name or username"
+    );
+    let found = t.repo.list_users(&search("upper"), page(None, 10)).await;
+    assert_eq!(
+        names(&found.unwrap()),
+        ["davexx"],
+        "display name lower-cased"
+    );
+    // Wildcards are literal.
+    let found = t.repo.list_users(&search("_"), page(None, 10)).await;
+    assert_eq!(names(&found.unwrap()), ["dave_x"]);
+    let found = t.repo.list_users(&search("%"), page(None, 10)).await;
+    assert_eq!(names(&found.unwrap()), ["bob"]);
+    let found = t.repo.list_users(&search("!"), page(None, 10)).await;
+    assert!(found.unwrap().is_empty());
+    assert_eq!(t.repo.count_users(&search("dave")).await.unwrap(), 2);
+    assert_eq!(t.repo.count_users(&UserFilter::default()).await.unwrap(), 5);
+
+    // Orders, ties by id, with offset; counts ignore order and offset.
+    let ordered = |field, descending, offset| UserFilter {
+        order: UserOrder { field, descending },
+        offset,
+        ..UserFilter::default()
+    };
+    let found = t
+        .repo
+        .list_users(&ordered(UserOrderField::Username, false, 0), page(None, 10))
+        .await;
+    assert_eq!(
+        names(&found.unwrap()),
+        ["alice", "bob", "carol", "dave_x", "davexx"]
+    );
+    let found = t
+        .repo
+        .list_users(&ordered(UserOrderField::Username, true, 1), page(None, 2))
+        .await;
+    assert_eq!(
+        names(&found.unwrap()),
+        ["dave_x", "carol", "bob"],
+        "offset 1, limit + 1 rows"
+    );
+    let found = t
+        .repo
+        .list_users(&ordered(UserOrderField::Email, false, 0), page(None, 10))
+        .await;
+    assert_eq!(
+        names(&found.unwrap()),
+        ["bob", "alice", "carol", "dave_x", "davexx"],
+        "no e-mail sorts first"
+    );
+    let found = t
+        .repo
+        .list_users(
+            &ordered(UserOrderField::DisplayName, true, 0),
+            page(None, 10),
+        )
+        .await;
+    assert_eq!(
+        names(&found.unwrap()),
+        ["carol", "davexx", "dave_x", "alice", "bob"]
+    );
+    let found = t
+        .repo
+        .list_users(&ordered(UserOrderField::Id, true, 3), page(None, 10))
+        .await;
+    assert_eq!(
+        found.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(),
+        [ids[1], ids[0]]
+    );
+    let found = t
+        .repo
+        .list_users(
+            &ordered(UserOrderField::CreatedAt, false, 0),
+            page(None, 10),
+        )
+        .await;
+    assert_eq!(
+        found.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(),
+        ids,
+        "equal times tie by id"
+    );
+    let found = t
+        .repo
+        .list_users(
+            &ordered(UserOrderField::UpdatedAt, false, 10),
+            page(None, 10),
+        )
+        .await;
+    assert!(found.unwrap().is_empty());
+    assert_eq!(
+        t.repo
+            .count_users(&ordered(UserOrderField::Email, true, 4))
+            .await
+            .unwrap(),
+        5
+    );
 }
 
 async fn update_user_applies_the_patch(b: Backend) {

@@ -180,6 +180,46 @@ pub struct UserFilter {
     pub username: Option<String>,
     /// Only standard users.
     pub standard_only: bool,
+    /// Lower-cased substring of the username key, e-mail key or lower-cased display name.
+    pub search: Option<String>,
+    /// Order of the listing (ignored by counts).
+    pub order: UserOrder,
+    /// Matching users to skip before the page starts (ignored by counts).
+    pub offset: u64,
+}
+
+/// A column a user listing is ordered by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserOrderField {
+    /// Numeric id.
+    #[default]
+    Id,
+    /// Username key.
+    Username,
+    /// E-mail key (none sorts as the empty string).
+    Email,
+    /// Lower-cased display name.
+    DisplayName,
+    /// Creation time.
+    CreatedAt,
+    /// Last modification time.
+    UpdatedAt,
+}
+
+/// The order of a user listing; ties are broken by id in the same direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserOrder {
+    /// Column.
+    pub field: UserOrderField,
+    /// Descending instead of ascending.
+    pub descending: bool,
+}
+
+impl UserOrder {
+    /// Whether this is the default order (id ascending), the only one page tokens work with.
+    pub fn is_default(self) -> bool {
+        self.field == UserOrderField::Id && !self.descending
+    }
 }
 
 /// An organization.

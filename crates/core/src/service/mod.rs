@@ -12,7 +12,10 @@ use std::sync::Arc;
 pub use api_keys::{CreateApiKey, KeyRef, RollTarget};
 pub use auth::{LoginOutcome, SetupState};
 pub use orgs::OrgRef;
-pub use users::{BOOTSTRAP_ADMIN_ID, CreateUser, UpdateUser, UserLookup};
+pub use users::{
+    BOOTSTRAP_ADMIN_ID, CreateUser, ListUsers, MAX_LIST_OFFSET, MAX_SEARCH_CHARS, UpdateUser,
+    UserLookup, UserPage,
+};
 
 use crate::{
     clock::Clock, domain::PasswordPolicy, password::PasswordHasher, ports::Repo,

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{Identity, parse_uuid};
 use crate::{
-    Denial, Entity, Error, Precondition, Result,
+    Denial, Entity, Error, Precondition, Result, Violations,
     domain::{Membership, Name, OrgRole, Organization, User, UserId, parse_handle},
     pagination::{self, PageRequest},
     principal::Principal,
@@ -201,6 +201,83 @@ impl Identity {
         }
         let emails: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
         let mut rows = self.repo.list_members(org, &emails, page).await?;
+        let next = pagination::next_token(&mut rows, page.limit, |(m, _)| m.user_id);
+        Ok((rows, next))
+    }
+
+    /// Members addressed by user handle (the OpenAI dialect's ids), with the rights and order of
+    /// [`Identity::list_members`]: `handles` (when not empty) keeps only those users (unknown
+    /// handles match nothing), and `after_handle` starts after that user instead of a page token.
+    pub async fn list_members_by_handle(
+        &self,
+        p: &Principal,
+        org: &str,
+        emails: &[String],
+        handles: &[String],
+        after_handle: Option<&str>,
+        page: PageRequest,
+    ) -> Result<(Vec<(Membership, User)>, String)> {
+        let org = parse_uuid("organization_id", org)?;
+        self.caller_org_role(p, org).await?;
+        let mut v = Violations::new();
+        if emails.len() > 100 {
+            v.push("emails", "at most 100 e-mails");
+        }
+        if handles.len() > 100 {
+            v.push("user_handles", "at most 100 handles");
+        }
+        let mut uids = Vec::with_capacity(handles.len());
+        for (i, h) in handles.iter().enumerate() {
+            match parse_handle("user", h) {
+                Some(u) => uids.push(u),
+                None => v.push(format!("user_handles[{i}]"), "must look like user-<32 hex>"),
+            }
+        }
+        let after_uid = after_handle.and_then(|h| {
+            let uid = parse_handle("user", h);
+            if uid.is_none() {
+                v.push("after_user_handle", "must look like user-<32 hex>");
+            }
+            uid
+        });
+        v.finish()?;
+        let mut page = page;
+        if let Some(uid) = after_uid {
+            let after = self
+                .repo
+                .user_by_uid(uid)
+                .await?
+                .ok_or_else(|| Error::invalid("after_user_handle", "names no user"))?;
+            page.after = Some(after.id);
+        }
+        let emails: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
+        let mut rows = if uids.is_empty() {
+            self.repo.list_members(org, &emails, page).await?
+        } else {
+            let mut rows = Vec::with_capacity(uids.len());
+            for uid in uids {
+                let Some(user) = self.repo.user_by_uid(uid).await? else {
+                    continue;
+                };
+                if page.after.is_some_and(|a| user.id <= a) {
+                    continue;
+                }
+                let email_ok = emails.is_empty()
+                    || user
+                        .email
+                        .as_deref()
+                        .is_some_and(|e| emails.contains(&e.to_lowercase()));
+                if !email_ok {
+                    continue;
+                }
+                if let Some(m) = self.repo.membership(org, user.id).await? {
+                    rows.push((m, user));
+                }
+            }
+            rows.sort_by_key(|(m, _)| m.user_id);
+            rows.dedup_by_key(|(m, _)| m.user_id);
+            rows
+        };
         let next = pagination::next_token(&mut rows, page.limit, |(m, _)| m.user_id);
         Ok((rows, next))
     }

@@ -7,7 +7,10 @@
 
 use axum::{Json, http::StatusCode, response::IntoResponse};
 
+pub mod openai;
 pub mod portainer;
+pub mod trieve;
+pub mod tyk;
 
 /// Answer for paths no dialect serves. `{"message"}` is valid in both the Portainer and the
 /// Trieve envelope, the dialects whose paths share the `/api` prefix.

@@ -1,7 +1,10 @@
 //! `identity.v1.UserService`.
 
 use identity_api::pb::{self, user_service_server::UserService};
-use identity_core::service::{CreateUser, Identity, UpdateUser, UserLookup};
+use identity_core::{
+    domain::{UserOrder, UserOrderField},
+    service::{CreateUser, Identity, ListUsers, UpdateUser, UserLookup},
+};
 use tonic::{Request, Response, Status};
 
 use super::{OrStatus, conv, page, status::invalid};
@@ -81,16 +84,35 @@ impl UserService for Users {
             page_token,
             emails,
             username,
+            search,
+            order_by,
+            descending,
+            offset,
+            include_total_count,
         } = req.into_inner();
         let page = page(page_size, &page_token)?;
-        let (users, next) = self
+        let query = ListUsers {
+            emails,
+            username,
+            search,
+            order: UserOrder {
+                field: user_order_field(order_by)?,
+                descending,
+            },
+            offset: u64::try_from(offset).map_err(|_| invalid("offset", "must not be negative"))?,
+            include_total_count,
+        };
+        let listed = self
             .identity
-            .list_users(&p, &emails, username.as_deref(), page)
+            .list_users_with(&p, &query, page)
             .await
             .or_status()?;
         Ok(Response::new(pb::ListUsersResponse {
-            users: users.iter().map(conv::user).collect(),
-            next_page_token: next,
+            users: listed.users.iter().map(conv::user).collect(),
+            next_page_token: listed.next_page_token,
+            total_count: listed
+                .total_count
+                .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
         }))
     }
 
@@ -159,5 +181,18 @@ impl UserService for Users {
         Ok(Response::new(pb::ChangePasswordResponse {
             user: Some(conv::user(&user)),
         }))
+    }
+}
+
+/// The order column of a ListUsers request; UNSPECIFIED means id.
+fn user_order_field(value: i32) -> Result<UserOrderField, Status> {
+    match pb::UserOrderField::try_from(value) {
+        Ok(pb::UserOrderField::Unspecified | pb::UserOrderField::Id) => Ok(UserOrderField::Id),
+        Ok(pb::UserOrderField::Username) => Ok(UserOrderField::Username),
+        Ok(pb::UserOrderField::Email) => Ok(UserOrderField::Email),
+        Ok(pb::UserOrderField::DisplayName) => Ok(UserOrderField::DisplayName),
+        Ok(pb::UserOrderField::CreatedAt) => Ok(UserOrderField::CreatedAt),
+        Ok(pb::UserOrderField::UpdatedAt) => Ok(UserOrderField::UpdatedAt),
+        Err(_) => Err(invalid("order_by", "is not a known UserOrderField")),
     }
 }

@@ -73,6 +73,11 @@ pub(crate) async fn list(
             page_token,
             emails: Vec::new(),
             username: None,
+            search: None,
+            order_by: pb::UserOrderField::Unspecified as i32,
+            descending: false,
+            offset: 0,
+            include_total_count: false,
         };
         let page = st
             .upstream
