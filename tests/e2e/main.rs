@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod api_key_roles;
+mod cache;
 mod flow;
 mod health;
 mod member_handles;

@@ -22,8 +22,18 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     /// Serve the REST gateway in-process (`IDENTITY_GATEWAY_ENABLED`).
     pub gateway_enabled: bool,
-    /// Optional Redis URL (`IDENTITY_REDIS_URL`); unused until the cache lands.
+    /// Optional Redis URL (`IDENTITY_REDIS_URL`): shared key cache and cross-replica
+    /// invalidation. Without it the cache is in-process only (one replica).
     pub redis_url: Option<SecretString>,
+    /// How long a cached key/user is served from memory, in ms (`IDENTITY_CACHE_FRESH_MS`): the
+    /// bound on staleness when invalidation messages are lost.
+    pub cache_fresh_ms: u64,
+    /// Entries of each in-process cache (`IDENTITY_CACHE_MAX_ENTRIES`).
+    pub cache_max_entries: u64,
+    /// Entries of the negative cache of unknown keys (`IDENTITY_NEGATIVE_CACHE_MAX_ENTRIES`).
+    pub negative_cache_max_entries: u64,
+    /// Prefix of the Redis keys and of the invalidation channel (`IDENTITY_CACHE_NAMESPACE`).
+    pub cache_namespace: String,
     /// HS256 secret for session tokens, ≥ 32 bytes (`IDENTITY_JWT_SECRET`). When absent a random
     /// one is generated at start, so sessions do not survive a restart.
     pub jwt_secret: Option<SecretString>,
@@ -68,6 +78,10 @@ impl Default for Settings {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             gateway_enabled: true,
             redis_url: None,
+            cache_fresh_ms: 5000,
+            cache_max_entries: 50_000,
+            negative_cache_max_entries: 10_000,
+            cache_namespace: "identity".to_owned(),
             jwt_secret: None,
             session_ttl_secs: 3600,
             argon2_memory_kib: argon.memory_kib,
@@ -128,6 +142,13 @@ impl Settings {
         if let Some(v) = env_var("IDENTITY_JWT_SECRET") {
             self.jwt_secret = Some(SecretString::from(v));
         }
+        parse_env("IDENTITY_CACHE_FRESH_MS", &mut self.cache_fresh_ms)?;
+        parse_env("IDENTITY_CACHE_MAX_ENTRIES", &mut self.cache_max_entries)?;
+        parse_env(
+            "IDENTITY_NEGATIVE_CACHE_MAX_ENTRIES",
+            &mut self.negative_cache_max_entries,
+        )?;
+        parse_env("IDENTITY_CACHE_NAMESPACE", &mut self.cache_namespace)?;
         parse_env("IDENTITY_GRPC_ADDR", &mut self.grpc_addr)?;
         parse_env("IDENTITY_HTTP_ADDR", &mut self.http_addr)?;
         parse_env("IDENTITY_GATEWAY_ENABLED", &mut self.gateway_enabled)?;
@@ -191,6 +212,12 @@ impl Settings {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("IDENTITY_LOG_FORMAT must be \"text\" or \"json\"");
         }
+        if self.cache_fresh_ms == 0 || self.cache_fresh_ms > 3_600_000 {
+            bail!("IDENTITY_CACHE_FRESH_MS must be between 1 and 3600000");
+        }
+        if self.cache_namespace.is_empty() {
+            bail!("IDENTITY_CACHE_NAMESPACE must not be empty");
+        }
         if self.db_max_connections == 0 || self.max_concurrent_requests == 0 {
             bail!("connection and request limits must be positive");
         }
@@ -203,6 +230,24 @@ impl Settings {
             memory_kib: self.argon2_memory_kib,
             iterations: self.argon2_iterations,
             parallelism: self.argon2_parallelism,
+        }
+    }
+
+    /// Settings of the key/user cache.
+    pub fn cache(&self) -> identity_cache::CacheConfig {
+        use secrecy::ExposeSecret as _;
+        let fresh = Duration::from_millis(self.cache_fresh_ms.max(1));
+        identity_cache::CacheConfig {
+            redis_url: self
+                .redis_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_owned()),
+            namespace: self.cache_namespace.clone(),
+            fresh_ttl: fresh,
+            max_entries: self.cache_max_entries,
+            negative_max_entries: self.negative_cache_max_entries,
+            negative_ttl: fresh,
+            ..identity_cache::CacheConfig::default()
         }
     }
 

@@ -9,4 +9,5 @@ pub mod startup;
 pub mod telemetry;
 
 pub use config::Settings;
+pub use identity_cache::{CacheCounters, CacheStats};
 pub use startup::Application;

@@ -31,6 +31,7 @@ pub struct Application {
     settings: Settings,
     identity: Identity,
     db: identity_store::DatabaseConnection,
+    cache_stats: Arc<identity_cache::CacheStats>,
 }
 
 /// Open the database named in the settings and apply migrations if configured.
@@ -59,7 +60,13 @@ impl Application {
                 .await
                 .context("running migrations")?;
         }
-        let repo = Arc::new(identity_store::SeaRepo::new(db.clone()));
+        let store: Arc<dyn identity_core::ports::Repo> =
+            Arc::new(identity_store::SeaRepo::new(db.clone()));
+        // Key/user lookups go through the cache; readiness still pings the database only.
+        let cached = identity_cache::CachedRepo::new(store, &settings.cache())
+            .context("configuring the cache")?;
+        let cache_stats = cached.stats();
+        let repo = Arc::new(cached);
         let concurrency = if settings.hash_concurrency == 0 {
             num_cpus::get()
         } else {
@@ -111,7 +118,13 @@ impl Application {
             settings,
             identity,
             db,
+            cache_stats,
         })
+    }
+
+    /// The cache's live counters (database and Redis calls, hits and misses).
+    pub fn cache_stats(&self) -> Arc<identity_cache::CacheStats> {
+        self.cache_stats.clone()
     }
 
     /// The bound gRPC address (the real port when 0 was asked for).
@@ -137,6 +150,7 @@ impl Application {
             settings,
             identity,
             db,
+            cache_stats: _,
         } = self;
         // One shutdown, fanned out to the gRPC server and the gateway.
         let (sd_tx, sd_rx) = watch::channel(false);

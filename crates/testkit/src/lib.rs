@@ -11,15 +11,21 @@
 
 mod db;
 mod proxy;
+mod redis_env;
 
-use std::{fmt, net::SocketAddr, sync::LazyLock, time::Duration};
+use std::{
+    fmt,
+    net::SocketAddr,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use identity_api::pb::{
     self, api_key_service_client::ApiKeyServiceClient, auth_service_client::AuthServiceClient,
     organization_service_client::OrganizationServiceClient, team_service_client::TeamServiceClient,
     user_service_client::UserServiceClient,
 };
-use identity_server::{Application, config::Settings};
+use identity_server::{Application, CacheCounters, CacheStats, config::Settings};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{
@@ -34,6 +40,7 @@ use uuid::Uuid;
 
 pub use db::{admin_database_url, postgres_server_addr, replace_database_addr};
 pub use proxy::{ProxyHandle, start_tcp_proxy};
+pub use redis_env::{purge_redis_namespace, redis_server_addr, test_redis_url};
 
 use db::TestDatabase;
 
@@ -81,8 +88,10 @@ pub struct TestApp {
     jwt_secret: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
-    // Declared last so that it is dropped after the shutdown signal was sent.
-    _db: TestDatabase,
+    cache: Arc<CacheStats>,
+    // Declared last so that it is dropped after the shutdown signal was sent. `None` for a
+    // replica started by [`spawn_replica`], which does not own its database.
+    _db: Option<TestDatabase>,
 }
 
 impl fmt::Debug for TestApp {
@@ -143,6 +152,26 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
     let mut settings = test_settings(url, secret);
     configure(&mut settings);
+    start(backend, settings, Some(db)).await
+}
+
+/// Start another server (a second replica) on the database of `first`, with the same JWT
+/// secret, letting the test adjust the settings (e.g. point Redis through a proxy). The replica
+/// does not own the database: drop it before `first`, whose drop deletes the database.
+pub async fn spawn_replica(first: &TestApp, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    LazyLock::force(&TRACING);
+    let mut settings = test_settings(
+        first.settings.database_url.expose_secret().to_owned(),
+        first.jwt_secret.clone(),
+    );
+    settings.redis_url = first.settings.redis_url.clone();
+    settings.cache_namespace = first.settings.cache_namespace.clone();
+    settings.cache_fresh_ms = first.settings.cache_fresh_ms;
+    configure(&mut settings);
+    start(first.backend, settings, None).await
+}
+
+async fn start(backend: Backend, settings: Settings, db: Option<TestDatabase>) -> TestApp {
     let jwt_secret = settings
         .jwt_secret
         .as_ref()
@@ -154,6 +183,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         .unwrap_or_else(|e| panic!("building the server on {backend} failed: {e:#}"));
     let grpc_addr = app.grpc_addr();
     let http_addr = app.http_addr();
+    let cache = app.cache_stats();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         // A dropped sender stops the server too.
@@ -172,6 +202,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         jwt_secret,
         shutdown: Some(tx),
         server: Some(server),
+        cache,
         _db: db,
     };
     app.wait_until_serving().await;
@@ -235,6 +266,11 @@ impl TestApp {
     /// A `grpc.health.v1.Health` client.
     pub fn health(&self) -> HealthClient<Channel> {
         HealthClient::new(self.channel())
+    }
+
+    /// The server's cache counters now (database and Redis calls, hits, misses).
+    pub fn cache_stats(&self) -> CacheCounters {
+        self.cache.snapshot()
     }
 
     /// The HS256 secret the server signs session tokens with (for forging tokens in tests).

@@ -1,0 +1,538 @@
+//! `identity-cache`: a caching decorator of the storage port ([`Repo`]).
+//!
+//! [`CachedRepo`] wraps any `Arc<dyn Repo>`; the domain does not know it is there.
+//!
+//! **Lookups** (`api_key_by_digest`, `user_by_id`, `user_memberships`): in-process moka (bounded,
+//! fresh for [`CacheConfig::fresh_ttl`]) → for keys, a bounded negative cache of digests the
+//! database did not know → for keys, Redis (a short timeout and a circuit breaker; a Redis error
+//! is logged and the lookup goes on to the database, it never decides anything) → the inner repo,
+//! then both caches are filled. A database error is never cached. Expiry and revocation are
+//! checked by the caller on every hit, so a cached row cannot make a key live longer. Redis holds
+//! only key rows (JSON, under `<namespace>:key:<hex digest>`, with a TTL); user rows carry the
+//! password hash and are cached in-process only.
+//!
+//! **Writes** that change a key, a user or a membership are committed through the inner repo
+//! first; then the affected entries are evicted locally, DEL'd in Redis and an invalidation is
+//! PUBLISHed on `<namespace>:invalidate`. To know a key's digest, a write that names a key by id
+//! fetches the row before (a digest never changes), and `revoke_api_key` gets it from the revoked
+//! row; no secondary index is kept. A background task on every replica evicts on each message and
+//! flushes the whole local cache whenever its subscription (re)connects. A failed
+//! DEL/PUBLISH is retried in the background until it goes through (or the Redis TTL has passed),
+//! and every delivered invalidation is repeated once a second later, to catch a reader that
+//! refilled Redis with the old row in between.
+//!
+//! Without a Redis URL the cache is in-process only (fit for a single replica).
+
+mod breaker;
+mod local;
+mod remote;
+mod stats;
+mod wire;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use identity_core::{
+    Result,
+    domain::{
+        ApiKey, Membership, NewApiKey, NewUser, OrgRole, Organization, Team, TeamMembership,
+        TeamRole, User, UserFilter, UserId, UserPatch,
+    },
+    pagination::PageRequest,
+    ports::Repo,
+};
+use uuid::Uuid;
+
+pub use breaker::{BreakerState, CircuitBreaker};
+pub use stats::{CacheCounters, CacheStats};
+
+use local::Local;
+use remote::Remote;
+use stats::bump;
+use wire::{Invalidation, KeyRow};
+
+/// Settings of the cache.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Redis URL; `None` keeps the cache in-process only.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and of the pub/sub channel (tests use a random one).
+    pub namespace: String,
+    /// How long an in-process entry is served without asking anyone: the bound on staleness
+    /// when invalidation messages are lost.
+    pub fresh_ttl: Duration,
+    /// Entries of each in-process cache (keys, users, memberships).
+    pub max_entries: u64,
+    /// Entries of the negative cache.
+    pub negative_max_entries: u64,
+    /// Lifetime of a negative entry.
+    pub negative_ttl: Duration,
+    /// Lifetime of a key row in Redis.
+    pub redis_ttl: Duration,
+    /// Deadline of one Redis command.
+    pub redis_timeout: Duration,
+    /// Consecutive Redis failures that open the circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker skips Redis.
+    pub breaker_cooldown: Duration,
+    /// A key's use is written at most once per this period per replica.
+    pub touch_every: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            namespace: "identity".to_owned(),
+            fresh_ttl: Duration::from_secs(5),
+            max_entries: 50_000,
+            negative_max_entries: 10_000,
+            negative_ttl: Duration::from_secs(5),
+            redis_ttl: Duration::from_secs(30),
+            redis_timeout: Duration::from_millis(50),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(1),
+            touch_every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Aborts the subscriber when the last handle of the cache goes away.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A [`Repo`] that caches the hot lookups of another one.
+pub struct CachedRepo {
+    inner: Arc<dyn Repo>,
+    local: Arc<Local>,
+    remote: Option<Arc<Remote>>,
+    stats: Arc<CacheStats>,
+    _subscriber: Option<AbortOnDrop>,
+}
+
+impl std::fmt::Debug for CachedRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedRepo")
+            .field("redis", &self.remote.is_some())
+            .field("stats", &self.stats.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachedRepo {
+    /// Wrap `inner`. With a Redis URL, connects lazily and starts the invalidation subscriber
+    /// (so it must be called inside a Tokio runtime); a Redis that is down is not an error.
+    /// Fails only on an unparsable Redis URL.
+    pub fn new(
+        inner: Arc<dyn Repo>,
+        config: &CacheConfig,
+    ) -> std::result::Result<Self, ConfigError> {
+        let stats = Arc::new(CacheStats::default());
+        let local = Arc::new(Local::new(
+            config.max_entries,
+            config.fresh_ttl,
+            config.negative_max_entries,
+            config.negative_ttl,
+            config.touch_every,
+        ));
+        let (remote, subscriber) = match &config.redis_url {
+            Some(url) => {
+                let remote = Arc::new(
+                    Remote::new(
+                        url,
+                        &config.namespace,
+                        config.redis_timeout,
+                        config.redis_ttl,
+                        CircuitBreaker::new(config.breaker_threshold, config.breaker_cooldown),
+                        stats.clone(),
+                    )
+                    .map_err(|e| ConfigError(format!("invalid Redis URL: {e}")))?,
+                );
+                let task = tokio::spawn(remote.clone().subscribe_forever(local.clone()));
+                (Some(remote), Some(AbortOnDrop(task)))
+            }
+            None => (None, None),
+        };
+        Ok(Self {
+            inner,
+            local,
+            remote,
+            stats,
+            _subscriber: subscriber,
+        })
+    }
+
+    /// The live counters.
+    pub fn stats(&self) -> Arc<CacheStats> {
+        self.stats.clone()
+    }
+
+    /// Whether Redis is configured.
+    pub fn has_redis(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Evict locally, then DEL and PUBLISH (when Redis is configured).
+    async fn invalidate(&self, inv: Invalidation) {
+        if inv.is_empty() {
+            return;
+        }
+        let digests: Vec<[u8; 32]> = inv.digests.iter().filter_map(|d| wire::unhex(d)).collect();
+        self.local.evict(&digests, &inv.users, &inv.user_keys).await;
+        if let Some(remote) = &self.remote {
+            remote.deliver(inv).await;
+        }
+    }
+
+    async fn user_changed(&self, id: UserId) {
+        self.invalidate(Invalidation::user(id)).await;
+    }
+}
+
+/// The cache could not be configured (an unparsable Redis URL).
+#[derive(Debug)]
+pub struct ConfigError(String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[async_trait::async_trait]
+impl Repo for CachedRepo {
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+
+    async fn init_admin(
+        &self,
+        admin: NewUser,
+        org_id: Uuid,
+        org_name: String,
+    ) -> Result<(User, Organization)> {
+        let out = self.inner.init_admin(admin, org_id, org_name).await?;
+        self.user_changed(out.0.id).await;
+        Ok(out)
+    }
+
+    async fn admin_exists(&self) -> Result<bool> {
+        self.inner.admin_exists().await
+    }
+
+    async fn count_admins(&self) -> Result<u64> {
+        self.inner.count_admins().await
+    }
+
+    async fn default_organization(&self) -> Result<Option<Organization>> {
+        self.inner.default_organization().await
+    }
+
+    async fn create_user(&self, user: NewUser, join: Option<(Uuid, OrgRole)>) -> Result<User> {
+        let user = self.inner.create_user(user, join).await?;
+        // Memberships of an id that did not exist yet may have been cached as empty.
+        self.user_changed(user.id).await;
+        Ok(user)
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
+        if let Some(u) = self.local.users.get(&id).await {
+            bump(&self.stats.local_hits);
+            return Ok(Some((*u).clone()));
+        }
+        bump(&self.stats.local_misses);
+        let generation = self.local.generation();
+        bump(&self.stats.db_user_lookups);
+        let found = self.inner.user_by_id(id).await?;
+        if let Some(u) = &found
+            && self.local.unchanged_since(generation)
+        {
+            self.local.users.insert(id, Arc::new(u.clone())).await;
+        }
+        Ok(found)
+    }
+
+    async fn user_by_uid(&self, uid: Uuid) -> Result<Option<User>> {
+        self.inner.user_by_uid(uid).await
+    }
+
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<User>> {
+        self.inner.user_by_username(username_key).await
+    }
+
+    async fn user_by_email(&self, email_key: &str) -> Result<Option<User>> {
+        self.inner.user_by_email(email_key).await
+    }
+
+    async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Vec<User>> {
+        self.inner.list_users(filter, page).await
+    }
+
+    async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
+        self.inner.count_users(filter).await
+    }
+
+    async fn update_user(&self, id: UserId, patch: UserPatch, now: DateTime<Utc>) -> Result<User> {
+        let user = self.inner.update_user(id, patch, now).await?;
+        self.user_changed(id).await;
+        Ok(user)
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<Vec<[u8; 32]>> {
+        let digests = self.inner.delete_user(id).await?;
+        let mut inv = Invalidation::digests(digests.iter().copied());
+        inv.users.push(id);
+        inv.user_keys.push(id);
+        self.invalidate(inv).await;
+        Ok(digests)
+    }
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey> {
+        // A primary key revokes the owner's current primary: learn its digest first.
+        let old_primary = if key.primary {
+            self.inner.primary_api_key(key.user_id).await?
+        } else {
+            None
+        };
+        let created = self.inner.create_api_key(key).await?;
+        // A digest that was looked up before it existed may sit in the negative cache.
+        self.local.negative.invalidate(&created.digest).await;
+        if created.primary {
+            let mut inv = Invalidation::digests(old_primary.map(|k| k.digest));
+            inv.user_keys.push(created.user_id);
+            self.invalidate(inv).await;
+        }
+        Ok(created)
+    }
+
+    async fn api_key_by_id(&self, id: i64) -> Result<Option<ApiKey>> {
+        self.inner.api_key_by_id(id).await
+    }
+
+    async fn api_key_by_uid(&self, uid: Uuid) -> Result<Option<ApiKey>> {
+        self.inner.api_key_by_uid(uid).await
+    }
+
+    async fn api_key_by_digest(&self, digest: &[u8; 32]) -> Result<Option<ApiKey>> {
+        if let Some(k) = self.local.keys.get(digest).await {
+            bump(&self.stats.local_hits);
+            return Ok(Some((*k).clone()));
+        }
+        if self.local.negative.contains_key(digest) {
+            bump(&self.stats.negative_hits);
+            return Ok(None);
+        }
+        bump(&self.stats.local_misses);
+        let generation = self.local.generation();
+        if let Some(remote) = &self.remote
+            && let Some(bytes) = remote.get(digest).await
+        {
+            match serde_json::from_slice::<KeyRow>(&bytes).map(|r| r.into_key(*digest)) {
+                Ok(Some(key)) => {
+                    bump(&self.stats.redis_hits);
+                    if self.local.unchanged_since(generation) {
+                        self.local.keys.insert(*digest, Arc::new(key.clone())).await;
+                    }
+                    return Ok(Some(key));
+                }
+                Ok(None) | Err(_) => {
+                    tracing::warn!("unreadable key row in Redis; asking the database");
+                }
+            }
+        }
+        bump(&self.stats.db_key_lookups);
+        let found = self.inner.api_key_by_digest(digest).await?;
+        if self.local.unchanged_since(generation) {
+            match &found {
+                Some(key) => {
+                    self.local.keys.insert(*digest, Arc::new(key.clone())).await;
+                    if let Some(remote) = &self.remote
+                        && let Ok(row) = serde_json::to_vec(&KeyRow::from_key(key))
+                    {
+                        remote.set(digest, row).await;
+                    }
+                }
+                None => self.local.negative.insert(*digest, ()).await,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn list_api_keys(
+        &self,
+        user_id: UserId,
+        include_revoked: bool,
+        organization_id: Option<Uuid>,
+        page: PageRequest,
+    ) -> Result<Vec<ApiKey>> {
+        self.inner
+            .list_api_keys(user_id, include_revoked, organization_id, page)
+            .await
+    }
+
+    async fn primary_api_key(&self, user_id: UserId) -> Result<Option<ApiKey>> {
+        self.inner.primary_api_key(user_id).await
+    }
+
+    async fn revoke_api_key(&self, id: i64, now: DateTime<Utc>) -> Result<Option<ApiKey>> {
+        let revoked = self.inner.revoke_api_key(id, now).await?;
+        if let Some(k) = &revoked {
+            self.invalidate(Invalidation::digests([k.digest])).await;
+        }
+        Ok(revoked)
+    }
+
+    async fn roll_api_key(&self, old: Option<i64>, new: NewApiKey) -> Result<ApiKey> {
+        let mut before = Vec::new();
+        if let Some(id) = old
+            && let Some(k) = self.inner.api_key_by_id(id).await?
+        {
+            before.push(k.digest);
+        }
+        if new.primary
+            && let Some(k) = self.inner.primary_api_key(new.user_id).await?
+        {
+            before.push(k.digest);
+        }
+        let created = self.inner.roll_api_key(old, new).await?;
+        self.local.negative.invalidate(&created.digest).await;
+        let mut inv = Invalidation::digests(before);
+        if created.primary {
+            inv.user_keys.push(created.user_id);
+        }
+        self.invalidate(inv).await;
+        Ok(created)
+    }
+
+    async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        // A cached row keeps its old `last_used_at`, so every cached hit asks for a touch:
+        // write at most once per period per key and replica.
+        if self.local.touched.contains_key(&id) {
+            return Ok(());
+        }
+        self.local.touched.insert(id, ()).await;
+        bump(&self.stats.db_touches);
+        let outcome = self.inner.touch_api_key(id, at).await;
+        if outcome.is_err() {
+            self.local.touched.invalidate(&id).await;
+        }
+        outcome
+    }
+
+    async fn create_organization(
+        &self,
+        id: Uuid,
+        name: String,
+        owner: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Organization> {
+        let org = self.inner.create_organization(id, name, owner, now).await?;
+        self.user_changed(owner).await;
+        Ok(org)
+    }
+
+    async fn organization_by_id(&self, id: Uuid) -> Result<Option<Organization>> {
+        self.inner.organization_by_id(id).await
+    }
+
+    async fn membership(&self, org: Uuid, user: UserId) -> Result<Option<Membership>> {
+        self.inner.membership(org, user).await
+    }
+
+    async fn add_member(
+        &self,
+        org: Uuid,
+        user: UserId,
+        role: OrgRole,
+        now: DateTime<Utc>,
+    ) -> Result<Membership> {
+        let m = self.inner.add_member(org, user, role, now).await?;
+        self.user_changed(user).await;
+        Ok(m)
+    }
+
+    async fn set_member_role(&self, org: Uuid, user: UserId, role: OrgRole) -> Result<Membership> {
+        let m = self.inner.set_member_role(org, user, role).await?;
+        self.user_changed(user).await;
+        Ok(m)
+    }
+
+    async fn remove_member(&self, org: Uuid, user: UserId) -> Result<bool> {
+        let removed = self.inner.remove_member(org, user).await?;
+        self.user_changed(user).await;
+        Ok(removed)
+    }
+
+    async fn count_owners(&self, org: Uuid) -> Result<u64> {
+        self.inner.count_owners(org).await
+    }
+
+    async fn list_members(
+        &self,
+        org: Uuid,
+        emails: &[String],
+        page: PageRequest,
+    ) -> Result<Vec<(Membership, User)>> {
+        self.inner.list_members(org, emails, page).await
+    }
+
+    async fn user_memberships(&self, user: UserId) -> Result<Vec<(Membership, Organization)>> {
+        if let Some(m) = self.local.memberships.get(&user).await {
+            bump(&self.stats.local_hits);
+            return Ok((*m).clone());
+        }
+        bump(&self.stats.local_misses);
+        let generation = self.local.generation();
+        bump(&self.stats.db_membership_lookups);
+        let found = self.inner.user_memberships(user).await?;
+        if self.local.unchanged_since(generation) {
+            self.local
+                .memberships
+                .insert(user, Arc::new(found.clone()))
+                .await;
+        }
+        Ok(found)
+    }
+
+    async fn create_team(&self, name: String, now: DateTime<Utc>) -> Result<Team> {
+        self.inner.create_team(name, now).await
+    }
+
+    async fn team_by_id(&self, id: i64) -> Result<Option<Team>> {
+        self.inner.team_by_id(id).await
+    }
+
+    async fn list_teams(&self, page: PageRequest) -> Result<Vec<Team>> {
+        self.inner.list_teams(page).await
+    }
+
+    async fn add_team_member(
+        &self,
+        team: i64,
+        user: UserId,
+        role: TeamRole,
+        now: DateTime<Utc>,
+    ) -> Result<TeamMembership> {
+        self.inner.add_team_member(team, user, role, now).await
+    }
+
+    async fn remove_team_member(&self, team: i64, user: UserId) -> Result<bool> {
+        self.inner.remove_team_member(team, user).await
+    }
+
+    async fn team_membership(&self, team: i64, user: UserId) -> Result<Option<TeamMembership>> {
+        self.inner.team_membership(team, user).await
+    }
+
+    async fn user_team_memberships(&self, user: UserId) -> Result<Vec<TeamMembership>> {
+        self.inner.user_team_memberships(user).await
+    }
+}
