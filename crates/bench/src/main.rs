@@ -1,0 +1,640 @@
+//! `identity-bench`: measures the identity server against a bare tonic echo, on this machine, in
+//! one run, over 127.0.0.1 only.
+//!
+//! Every scenario is bounded in time (warm-up + measured window) and in count
+//! (`--max-requests`). Targets are ratios against figures from the same run (issue 7).
+//!
+//! Scenarios measured here:
+//! - `echo`: a bare tonic server defined below, serving `AuthService/Authenticate` with a canned
+//!   response captured from the real server (same codec, same request and response sizes, no
+//!   auth layer, no cache, no database).
+//! - `P1`: Authenticate with a key held in the in-process cache (server A, fresh TTL 5 s).
+//! - `P2`: Authenticate answered by Redis: replica B shares A's Redis namespace and database,
+//!   with an in-process fresh TTL of 1 ms, so nearly every key lookup misses locally and hits
+//!   Redis. (The user and membership lookups that follow are not in Redis today and reach the
+//!   database; the counters in the output show it.)
+//! - `P3`: Authenticate answered by Postgres: replica C has no Redis and a 1 ms fresh TTL, so
+//!   nearly every lookup reaches the database through SeaORM; compared with
+//!   `pgbench -S -M prepared -c 8 -j 2 -T 5` on a scale-1 database created and dropped here.
+//! - `P7`: checksum-invalid keys against server A; the cache counters must show 0 Redis and 0 DB
+//!   calls during the window.
+//!
+//! All verify scenarios cycle through `--keys` distinct keys of one user. The hit ratios of P2/P3 are printed from the server's cache counters, so the 1 ms TTL's
+//! residual local hits are visible rather than hidden.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use identity_api::pb::{
+    self,
+    auth_service_client::AuthServiceClient,
+    auth_service_server::{AuthService, AuthServiceServer},
+};
+use identity_server::CacheCounters;
+use identity_testkit::{Backend, TestApp};
+use sea_orm::{ConnectOptions, ConnectionTrait as _, Database};
+use serde::Serialize;
+use tonic::{
+    Request, Response, Status,
+    transport::{Channel, Endpoint, Server, server::TcpIncoming},
+};
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark Authenticate against a bare tonic echo (127.0.0.1 only)")]
+struct Args {
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "target/bench.json")]
+    out: PathBuf,
+    /// Requests in flight at once (client tasks).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// HTTP/2 connections the client tasks share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 5)]
+    duration_secs: u64,
+    /// Warm-up seconds per scenario (not recorded).
+    #[arg(long, default_value_t = 1)]
+    warmup_secs: u64,
+    /// Upper bound on requests per scenario (warm-up included).
+    #[arg(long, default_value_t = 2_000_000)]
+    max_requests: u64,
+    /// Distinct API keys the verify scenarios cycle through (so that a 1 ms local TTL rarely
+    /// answers P2/P3 from memory).
+    #[arg(long, default_value_t = 256)]
+    keys: usize,
+    /// Seconds pgbench runs.
+    #[arg(long, default_value_t = 5)]
+    pgbench_secs: u64,
+}
+
+/// The bare baseline: Authenticate returns a canned response at once.
+#[derive(Debug, Clone)]
+struct Echo {
+    canned: pb::AuthenticateResponse,
+}
+
+#[tonic::async_trait]
+impl AuthService for Echo {
+    async fn login(
+        &self,
+        _: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+
+    async fn authenticate(
+        &self,
+        _: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::AuthenticateResponse>, Status> {
+        Ok(Response::new(self.canned.clone()))
+    }
+
+    async fn who_am_i(
+        &self,
+        _: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+
+    async fn get_setup_state(
+        &self,
+        _: Request<pb::GetSetupStateRequest>,
+    ) -> Result<Response<pb::GetSetupStateResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+
+    async fn init_admin(
+        &self,
+        _: Request<pb::InitAdminRequest>,
+    ) -> Result<Response<pb::InitAdminResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+}
+
+/// What one scenario measured.
+#[derive(Debug, Clone, Serialize)]
+struct Measured {
+    requests: u64,
+    /// Answers other than the expected one (OK, or UNAUTHENTICATED for garbage keys).
+    unexpected: u64,
+    seconds: f64,
+    rps: f64,
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+}
+
+/// Which answer a scenario expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Ok,
+    Unauthenticated,
+}
+
+/// Open `n` connections to `addr`.
+async fn channels(addr: std::net::SocketAddr, n: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        let ch = Endpoint::from_shared(format!("http://{addr}"))?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        out.push(ch);
+    }
+    Ok(out)
+}
+
+/// Drive Authenticate with `credentials` (round-robin per task) for warm-up + duration.
+async fn drive(
+    args: &Args,
+    addr: std::net::SocketAddr,
+    credentials: Arc<Vec<String>>,
+    expect: Expect,
+) -> anyhow::Result<Measured> {
+    let chans = channels(addr, args.connections).await?;
+    let start = Instant::now();
+    let warm_end = start + Duration::from_secs(args.warmup_secs);
+    let end = warm_end + Duration::from_secs(args.duration_secs);
+    let per_task = (args.max_requests / args.concurrency.max(1) as u64).max(1);
+    let mut tasks = Vec::with_capacity(args.concurrency);
+    for t in 0..args.concurrency.max(1) {
+        let mut client = AuthServiceClient::new(chans[t % chans.len()].clone());
+        let credentials = credentials.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            let (mut n, mut unexpected, mut sent) = (0u64, 0u64, 0u64);
+            let mut i = t;
+            while sent < per_task {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                let credential = credentials[i % credentials.len()].clone();
+                i = i.wrapping_add(1);
+                sent += 1;
+                let r = client
+                    .authenticate(pb::AuthenticateRequest { credential })
+                    .await;
+                let elapsed = now.elapsed();
+                let good = match (&r, expect) {
+                    (Ok(_), Expect::Ok) => true,
+                    (Err(s), Expect::Unauthenticated) => s.code() == tonic::Code::Unauthenticated,
+                    _ => false,
+                };
+                if now >= warm_end {
+                    n += 1;
+                    if !good {
+                        unexpected += 1;
+                    }
+                    let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+                    hist.saturating_record(us.max(1));
+                }
+            }
+            anyhow::Ok((hist, n, unexpected))
+        }));
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let (mut n, mut unexpected) = (0u64, 0u64);
+    for task in tasks {
+        let (h, c, u) = task.await??;
+        hist.add(h)?;
+        n += c;
+        unexpected += u;
+    }
+    let measured_end = Instant::now().min(end);
+    let seconds = measured_end
+        .saturating_duration_since(warm_end)
+        .as_secs_f64()
+        .max(1e-9);
+    Ok(Measured {
+        requests: n,
+        unexpected,
+        seconds,
+        rps: n as f64 / seconds,
+        p50_us: hist.value_at_quantile(0.50),
+        p99_us: hist.value_at_quantile(0.99),
+        max_us: hist.max(),
+    })
+}
+
+/// Counter changes across a scenario.
+fn delta(before: CacheCounters, after: CacheCounters) -> serde_json::Value {
+    serde_json::json!({
+        "db_lookups": after.db_lookups() - before.db_lookups(),
+        "db_key_lookups": after.db_key_lookups - before.db_key_lookups,
+        "redis_calls": after.redis_calls - before.redis_calls,
+        "redis_hits": after.redis_hits - before.redis_hits,
+        "local_hits": after.local_hits - before.local_hits,
+        "local_misses": after.local_misses - before.local_misses,
+        "negative_hits": after.negative_hits - before.negative_hits,
+    })
+}
+
+/// Well-shaped keys (prefix, 32 random characters, the real key's checksum) whose checksum does
+/// not match: they fail at the checksum, after the same parsing work a real key gets.
+fn garbage_keys(valid: &str, n: usize) -> Vec<String> {
+    let checksum = valid.rsplit('_').next().unwrap_or("AAAAAA");
+    (0..n)
+        .map(|_| {
+            let random = uuid::Uuid::new_v4().simple().to_string();
+            format!("idk_{random}_{checksum}")
+        })
+        .collect()
+}
+
+/// pgbench on its own scale-1 database, created and dropped here. `None` when pgbench is absent.
+async fn pgbench(secs: u64) -> anyhow::Result<Option<f64>> {
+    let Some(bin) = find_pgbench() else {
+        return Ok(None);
+    };
+    let admin_url = identity_testkit::admin_database_url();
+    let name = format!("identity_bench_pgbench_{}", uuid::Uuid::new_v4().simple());
+    let mut options = ConnectOptions::new(admin_url.clone());
+    options.max_connections(1).sqlx_logging(false);
+    let admin = Database::connect(options).await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
+    let url = with_database(&admin_url, &name);
+    let result = run_pgbench(&bin, &url, secs);
+    let dropped = admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await;
+    let tps = result?;
+    dropped.context("dropping the pgbench database")?;
+    Ok(Some(tps))
+}
+
+fn run_pgbench(bin: &Path, url: &str, secs: u64) -> anyhow::Result<f64> {
+    let init = Command::new(bin)
+        .args(["-i", "-s", "1", "-q", url])
+        .output()
+        .context("running pgbench -i")?;
+    anyhow::ensure!(
+        init.status.success(),
+        "pgbench -i failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let run = Command::new(bin)
+        .args(["-S", "-M", "prepared", "-c", "8", "-j", "2", "-T"])
+        .arg(secs.to_string())
+        .arg(url)
+        .output()
+        .context("running pgbench -S")?;
+    anyhow::ensure!(
+        run.status.success(),
+        "pgbench -S failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out = String::from_utf8_lossy(&run.stdout);
+    out.lines()
+        .find_map(|l| {
+            let rest = l.trim().strip_prefix("tps = ")?;
+            rest.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .with_context(|| format!("no tps line in pgbench output: {out}"))
+}
+
+fn find_pgbench() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("pgbench"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin/pgbench"))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    })
+}
+
+/// `url` naming database `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (main, query) = url
+        .split_once('?')
+        .map_or((url, None), |(m, q)| (m, Some(q)));
+    let scheme_end = main.find("://").map_or(0, |i| i + 3);
+    let authority_end = main[scheme_end..]
+        .find('/')
+        .map_or(main.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &main[..authority_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// One row of the table.
+#[derive(Debug, Serialize)]
+struct Row {
+    scenario: &'static str,
+    measured: Option<Measured>,
+    baseline: &'static str,
+    ratio: Option<f64>,
+    target: &'static str,
+    met: Option<bool>,
+    note: String,
+    counters: Option<serde_json::Value>,
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".to_owned(), |x| format!("{x:.digits$}"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let started = Instant::now();
+    let namespace = format!("identity-test-bench-{}", uuid::Uuid::new_v4().simple());
+    let redis_url = identity_testkit::test_redis_url();
+
+    // Server A: Postgres + Redis, default fresh TTL (5 s).
+    eprintln!("starting server A (Postgres + Redis, namespace {namespace})…");
+    let ns = namespace.clone();
+    let ru = redis_url.clone();
+    let mut a = identity_testkit::spawn_app_with(Backend::Postgres, move |s| {
+        s.redis_url = Some(ru.into());
+        s.cache_namespace = ns;
+        s.gateway_enabled = false;
+    })
+    .await;
+    let outcome = run(&args, &a).await;
+    let purge = identity_testkit::purge_redis_namespace(&namespace).await;
+    let stopped = a.stop().await;
+    drop(a); // drops the database
+    let rows = outcome?;
+    purge.context("purging the Redis namespace")?;
+    stopped.context("stopping server A")?;
+
+    print_table(&args, &rows);
+    let json = serde_json::json!({
+        "concurrency": args.concurrency,
+        "connections": args.connections,
+        "duration_secs": args.duration_secs,
+        "warmup_secs": args.warmup_secs,
+        "cpus": std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+        "total_secs": started.elapsed().as_secs_f64(),
+        "scenarios": rows,
+    });
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&json)?)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "wrote {} ({:.0} s in all)",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn run(args: &Args, a: &TestApp) -> anyhow::Result<Vec<Row>> {
+    let admin_token = a.init_admin().await;
+    let mut all_keys = Vec::with_capacity(args.keys.clamp(1, 10_000));
+    for i in 0..args.keys.clamp(1, 10_000) {
+        let (_, k) = a
+            .create_api_key(
+                &admin_token,
+                pb::CreateApiKeyRequest {
+                    name: format!("bench-{i}"),
+                    ..Default::default()
+                },
+            )
+            .await;
+        all_keys.push(k);
+    }
+    let key = all_keys[0].clone();
+    let canned = a
+        .auth()
+        .authenticate(pb::AuthenticateRequest {
+            credential: key.clone(),
+        })
+        .await
+        .context("Authenticate with the new key")?
+        .into_inner();
+
+    // The bare echo server.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let echo_addr = listener.local_addr()?;
+    let (echo_stop, echo_stopped) = tokio::sync::oneshot::channel::<()>();
+    let echo = tokio::spawn(
+        Server::builder()
+            .add_service(AuthServiceServer::new(Echo { canned }))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async {
+                    let _ = echo_stopped.await;
+                },
+            ),
+    );
+
+    let keys = Arc::new(all_keys);
+    eprintln!("echo…");
+    let echo_m = drive(args, echo_addr, keys.clone(), Expect::Ok).await?;
+    let _ = echo_stop.send(());
+    let _ = echo.await;
+
+    eprintln!("P1 cached…");
+    let before = a.cache_stats();
+    let p1 = drive(args, a.grpc_addr, keys.clone(), Expect::Ok).await?;
+    let p1_counters = delta(before, a.cache_stats());
+
+    eprintln!("P2 Redis hit (replica B, 1 ms local TTL)…");
+    let b = identity_testkit::spawn_replica(a, |s| {
+        s.cache_fresh_ms = 1;
+        s.gateway_enabled = false;
+    })
+    .await;
+    let before = b.cache_stats();
+    let p2 = drive(args, b.grpc_addr, keys.clone(), Expect::Ok).await;
+    let p2_counters = delta(before, b.cache_stats());
+    let mut b = b;
+    b.stop().await?;
+    drop(b);
+    let p2 = p2?;
+
+    eprintln!("P3 DB hit (replica C, no Redis, 1 ms local TTL)…");
+    let c = identity_testkit::spawn_replica(a, |s| {
+        s.redis_url = None;
+        s.cache_fresh_ms = 1;
+        s.gateway_enabled = false;
+    })
+    .await;
+    let before = c.cache_stats();
+    let p3 = drive(args, c.grpc_addr, keys.clone(), Expect::Ok).await;
+    let p3_counters = delta(before, c.cache_stats());
+    let mut c = c;
+    c.stop().await?;
+    drop(c);
+    let p3 = p3?;
+
+    eprintln!("pgbench -S -M prepared -c 8 -j 2 -T {}…", args.pgbench_secs);
+    let (pg_tps, pg_note) = match pgbench(args.pgbench_secs).await {
+        Ok(Some(tps)) => (Some(tps), format!("pgbench {tps:.0} tps")),
+        Ok(None) => (None, "pgbench not found: P3 ratio skipped".to_owned()),
+        Err(e) => (None, format!("pgbench failed: {e:#}")),
+    };
+
+    eprintln!("P7 garbage keys…");
+    let garbage = Arc::new(garbage_keys(&key, 1024));
+    let before = a.cache_stats();
+    let p7 = drive(args, a.grpc_addr, garbage, Expect::Unauthenticated).await?;
+    let after = a.cache_stats();
+    let p7_counters = delta(before, after);
+    let p7_calls =
+        (after.redis_calls - before.redis_calls) + (after.db_lookups() - before.db_lookups());
+
+    let e = echo_m.rps;
+    let mut rows = vec![Row {
+        scenario: "echo",
+        measured: Some(echo_m.clone()),
+        baseline: "-",
+        ratio: Some(1.0),
+        target: "baseline",
+        met: None,
+        note: "bare tonic, canned Authenticate response".to_owned(),
+        counters: None,
+    }];
+    let r1 = p1.rps / e;
+    let p99_ratio = p1.p99_us as f64 / echo_m.p99_us.max(1) as f64;
+    rows.push(Row {
+        scenario: "P1 cached key",
+        ratio: Some(r1),
+        baseline: "echo",
+        target: ">=0.80 & p99<=2x",
+        met: Some(r1 >= 0.80 && p99_ratio <= 2.0 && p1.unexpected == 0),
+        note: format!("p99 {p99_ratio:.2}x echo"),
+        measured: Some(p1),
+        counters: Some(p1_counters),
+    });
+    let r2 = p2.rps / e;
+    rows.push(Row {
+        scenario: "P2 Redis hit",
+        ratio: Some(r2),
+        baseline: "echo",
+        target: ">=0.65",
+        met: Some(r2 >= 0.65 && p2.unexpected == 0),
+        note: format!(
+            "replica, local TTL 1 ms; {} Redis hits, {} DB lookups incl. warm-up",
+            p2_counters["redis_hits"], p2_counters["db_lookups"]
+        ),
+        measured: Some(p2),
+        counters: Some(p2_counters),
+    });
+    let r3 = pg_tps.map(|t| p3.rps / t);
+    rows.push(Row {
+        scenario: "P3 DB hit",
+        ratio: r3,
+        baseline: "pgbench -S c8",
+        target: ">=0.20",
+        met: r3.map(|r| r >= 0.20 && p3.unexpected == 0),
+        note: format!(
+            "{pg_note}; {:.2}x echo; no Redis, local TTL 1 ms; {} DB lookups incl. warm-up",
+            p3.rps / e,
+            p3_counters["db_lookups"]
+        ),
+        measured: Some(p3),
+        counters: Some(p3_counters),
+    });
+    let r7 = p7.rps / e;
+    rows.push(Row {
+        scenario: "P7 garbage keys",
+        ratio: Some(r7),
+        baseline: "echo",
+        target: ">=0.90, 0 Redis/DB",
+        met: Some(r7 >= 0.90 && p7_calls == 0 && p7.unexpected == 0),
+        note: format!("{p7_calls} Redis/DB calls"),
+        measured: Some(p7),
+        counters: Some(p7_counters),
+    });
+    for (scenario, target) in [
+        ("P4 Login", ">=0.80 x argon2"),
+        ("P5 login parity", "0.9-1.1"),
+        ("P6 verify under login flood", ">=0.5 x P1, p99<10ms"),
+        ("G1 gateway GET", ">=0.5 x bare axum"),
+        ("P8 scale 1M rows", "<=1.5 x 1k rows"),
+    ] {
+        rows.push(Row {
+            scenario,
+            measured: None,
+            baseline: "-",
+            ratio: None,
+            target,
+            met: None,
+            note: "not measured yet".to_owned(),
+            counters: None,
+        });
+    }
+    Ok(rows)
+}
+
+fn print_table(args: &Args, rows: &[Row]) {
+    println!(
+        "identity-bench: concurrency {}, {} connections, {} s + {} s warm-up per scenario, {} CPUs (client and server share them)",
+        args.concurrency,
+        args.connections,
+        args.duration_secs,
+        args.warmup_secs,
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    );
+    println!(
+        "{:<28} {:>10} {:>9} {:>9} {:>7} {:>20} {:>5}  note",
+        "scenario", "req/s", "p50 µs", "p99 µs", "ratio", "target", "met?"
+    );
+    for r in rows {
+        let (rps, p50, p99) = r.measured.as_ref().map_or_else(
+            || ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+            |m| {
+                (
+                    format!("{:.0}", m.rps),
+                    m.p50_us.to_string(),
+                    m.p99_us.to_string(),
+                )
+            },
+        );
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        let unexpected = r
+            .measured
+            .as_ref()
+            .filter(|m| m.unexpected > 0)
+            .map(|m| format!(" ({} unexpected answers)", m.unexpected))
+            .unwrap_or_default();
+        println!(
+            "{:<28} {:>10} {:>9} {:>9} {:>7} {:>20} {:>5}  {}{}",
+            r.scenario,
+            rps,
+            p50,
+            p99,
+            fmt_opt(r.ratio, 2),
+            r.target,
+            met,
+            r.note,
+            unexpected
+        );
+    }
+}
