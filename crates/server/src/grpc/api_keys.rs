@@ -26,25 +26,24 @@ fn key_ref(r: Option<pb::ApiKeyRef>) -> Result<KeyRef, Status> {
 }
 
 impl ApiKeys {
-    /// Metadata of a key; the owner's UUID is filled in when the owner is the caller.
-    fn project(p: &Principal, k: &ApiKey) -> pb::ApiKey {
-        let owner = (k.user_id == p.user.id).then_some(p.user.uid);
-        conv::api_key(k, owner)
-    }
-
-    async fn project_any(&self, p: &Principal, k: &ApiKey) -> pb::ApiKey {
-        if k.user_id == p.user.id {
-            return Self::project(p, k);
+    /// The UUID of a key's owner: the caller's own without a lookup, anyone else's from storage
+    /// (left empty if the owner cannot be read).
+    async fn owner_uid(&self, p: &Principal, user_id: i64) -> Option<uuid::Uuid> {
+        if user_id == p.user.id {
+            return Some(p.user.uid);
         }
-        let owner = self
-            .identity
+        self.identity
             .repo()
-            .user_by_id(k.user_id)
+            .user_by_id(user_id)
             .await
             .ok()
             .flatten()
-            .map(|u| u.uid);
-        conv::api_key(k, owner)
+            .map(|u| u.uid)
+    }
+
+    /// Metadata of one key with its owner's UUID.
+    async fn project(&self, p: &Principal, k: &ApiKey) -> pb::ApiKey {
+        conv::api_key(k, self.owner_uid(p, k.user_id).await)
     }
 }
 
@@ -87,7 +86,7 @@ impl ApiKeyService for ApiKeys {
             primary,
         };
         let (key, plaintext) = self.identity.create_api_key(&p, input).await.or_status()?;
-        let api_key = self.project_any(&p, &key).await;
+        let api_key = self.project(&p, &key).await;
         Ok(Response::new(pb::CreateApiKeyResponse {
             api_key: Some(api_key),
             plaintext,
@@ -118,12 +117,13 @@ impl ApiKeyService for ApiKeys {
             )
             .await
             .or_status()?;
-        let mut out = Vec::with_capacity(keys.len());
-        for k in &keys {
-            out.push(self.project_any(&p, k).await);
-        }
+        // Every listed key belongs to the one owner asked for: resolve its UUID once.
+        let owner = match keys.first() {
+            Some(k) => self.owner_uid(&p, k.user_id).await,
+            None => None,
+        };
         Ok(Response::new(pb::ListApiKeysResponse {
-            api_keys: out,
+            api_keys: keys.iter().map(|k| conv::api_key(k, owner)).collect(),
             next_page_token: next,
         }))
     }
@@ -136,7 +136,7 @@ impl ApiKeyService for ApiKeys {
         let r = key_ref(req.into_inner().key)?;
         let key = self.identity.get_api_key(&p, &r).await.or_status()?;
         Ok(Response::new(pb::GetApiKeyResponse {
-            api_key: Some(self.project_any(&p, &key).await),
+            api_key: Some(self.project(&p, &key).await),
         }))
     }
 
@@ -148,7 +148,7 @@ impl ApiKeyService for ApiKeys {
         let r = key_ref(req.into_inner().key)?;
         let key = self.identity.revoke_api_key(&p, &r).await.or_status()?;
         Ok(Response::new(pb::RevokeApiKeyResponse {
-            api_key: Some(self.project_any(&p, &key).await),
+            api_key: Some(self.project(&p, &key).await),
         }))
     }
 
@@ -167,7 +167,7 @@ impl ApiKeyService for ApiKeys {
         let (key, plaintext, revoked) =
             self.identity.roll_api_key(&p, &target).await.or_status()?;
         Ok(Response::new(pb::RollApiKeyResponse {
-            api_key: Some(self.project_any(&p, &key).await),
+            api_key: Some(self.project(&p, &key).await),
             plaintext,
             revoked_key_id: revoked,
         }))
