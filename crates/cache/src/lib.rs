@@ -2,20 +2,26 @@
 //!
 //! [`CachedRepo`] wraps any `Arc<dyn Repo>`; the domain does not know it is there.
 //!
-//! **Lookups** (`api_key_by_digest`, `user_by_id`, `user_memberships`): in-process moka (bounded,
-//! fresh for [`CacheConfig::fresh_ttl`]) → for keys, a bounded negative cache of digests the
-//! database did not know → for keys, Redis (a short timeout and a circuit breaker; a Redis error
-//! is logged and the lookup goes on to the database, it never decides anything) → the inner repo,
-//! then both caches are filled. A database error is never cached. Expiry and revocation are
-//! checked by the caller on every hit, so a cached row cannot make a key live longer. Redis holds
-//! only key rows (JSON, under `<namespace>:key:<hex digest>`, with a TTL); user rows carry the
-//! password hash and are cached in-process only.
+//! **Lookups** (`key_grant_by_digest`, `user_by_id`, `user_memberships`): in-process moka
+//! (bounded, fresh for [`CacheConfig::fresh_ttl`]) → for keys, a bounded negative cache of
+//! digests the database did not know → for keys, Redis (a short timeout and a circuit breaker; a
+//! Redis error is logged and the lookup goes on to the database, it never decides anything) → the
+//! inner repo, then both caches are filled. Concurrent misses of one key wait for a single
+//! lookup. A database error is never cached. Expiry and revocation are checked by the caller on
+//! every hit, so a cached row cannot make a key live longer. Redis holds grants: the key row, its
+//! owner without the password hash, and the owner's memberships (JSON, under
+//! `<namespace>:grant:<hex digest>`, with a TTL), so a replica with a cold memory answers a verify
+//! with one Redis GET. User rows with their password hash are cached in-process only.
+//!
+//! **Key uses** (`touch_api_key`) are debounced per key and replica and written in batches, one
+//! transaction every [`CacheConfig::touch_flush_every`], off the request path.
 //!
 //! **Writes** that change a key, a user or a membership are committed through the inner repo
 //! first; then the affected entries are evicted locally, DEL'd in Redis and an invalidation is
 //! PUBLISHed on `<namespace>:invalidate`. To know a key's digest, a write that names a key by id
 //! fetches the row before (a digest never changes), and `revoke_api_key` gets it from the revoked
-//! row; no secondary index is kept. A background task on every replica evicts on each message and
+//! row; a change to a user or their memberships reads the digests of all their keys (their
+//! grants embed the user). No secondary index is kept. A background task on every replica evicts on each message and
 //! flushes the whole local cache whenever its subscription (re)connects. A failed
 //! DEL/PUBLISH is retried in the background until it goes through (or the Redis TTL has passed),
 //! and every delivered invalidation is repeated once a second later, to catch a reader that
@@ -29,14 +35,14 @@ mod remote;
 mod stats;
 mod wire;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use identity_core::{
     Result,
     domain::{
-        ApiKey, Membership, NewApiKey, NewUser, OrgRole, Organization, Team, TeamMembership,
-        TeamRole, User, UserFilter, UserId, UserPatch,
+        ApiKey, KeyGrant, Membership, NewApiKey, NewUser, OrgRole, Organization, Team,
+        TeamMembership, TeamRole, User, UserFilter, UserId, UserPatch,
     },
     pagination::PageRequest,
     ports::Repo,
@@ -49,7 +55,7 @@ pub use stats::{CacheCounters, CacheStats};
 use local::Local;
 use remote::Remote;
 use stats::bump;
-use wire::{Invalidation, KeyRow};
+use wire::{GrantRow, Invalidation};
 
 /// Settings of the cache.
 #[derive(Debug, Clone)]
@@ -77,6 +83,11 @@ pub struct CacheConfig {
     pub breaker_cooldown: Duration,
     /// A key's use is written at most once per this period per replica.
     pub touch_every: Duration,
+    /// Key uses are written in one batch this often.
+    pub touch_flush_every: Duration,
+    /// Key uses waiting for the next batch, at most (more are dropped: `last_used_at` is a
+    /// hint, never worth unbounded memory).
+    pub touch_batch_max: usize,
 }
 
 impl Default for CacheConfig {
@@ -93,6 +104,8 @@ impl Default for CacheConfig {
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(1),
             touch_every: Duration::from_secs(60),
+            touch_flush_every: Duration::from_secs(2),
+            touch_batch_max: 10_000,
         }
     }
 }
@@ -107,13 +120,26 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Key uses waiting to be written: key id → latest use.
+type PendingTouches = Arc<std::sync::Mutex<HashMap<i64, DateTime<Utc>>>>;
+
+/// Why a grant lookup produced no grant (shared by the callers that waited for it).
+#[derive(Debug)]
+enum Miss {
+    Unknown,
+    Failed(identity_core::Error),
+}
+
 /// A [`Repo`] that caches the hot lookups of another one.
 pub struct CachedRepo {
     inner: Arc<dyn Repo>,
     local: Arc<Local>,
     remote: Option<Arc<Remote>>,
     stats: Arc<CacheStats>,
+    touches: PendingTouches,
+    touch_batch_max: usize,
     _subscriber: Option<AbortOnDrop>,
+    _flusher: AbortOnDrop,
 }
 
 impl std::fmt::Debug for CachedRepo {
@@ -159,13 +185,63 @@ impl CachedRepo {
             }
             None => (None, None),
         };
+        let touches = PendingTouches::default();
+        let flusher = tokio::spawn(flush_forever(
+            inner.clone(),
+            touches.clone(),
+            stats.clone(),
+            config.touch_flush_every,
+        ));
         Ok(Self {
             inner,
             local,
             remote,
             stats,
+            touches,
+            touch_batch_max: config.touch_batch_max,
             _subscriber: subscriber,
+            _flusher: AbortOnDrop(flusher),
         })
+    }
+
+    /// Write the key uses waiting for the next batch now (at shutdown).
+    pub async fn flush_touches(&self) -> Result<()> {
+        flush_once(&*self.inner, &self.touches, &self.stats).await
+    }
+
+    /// Redis, then the database; fills Redis from the database.
+    async fn load_grant(
+        &self,
+        digest: &[u8; 32],
+        generation: u64,
+    ) -> std::result::Result<Arc<KeyGrant>, Miss> {
+        if let Some(remote) = &self.remote
+            && let Some(bytes) = remote.get(digest).await
+        {
+            match serde_json::from_slice::<GrantRow>(&bytes).map(|r| r.into_grant(*digest)) {
+                Ok(Some(grant)) => {
+                    bump(&self.stats.redis_hits);
+                    return Ok(Arc::new(grant));
+                }
+                Ok(None) | Err(_) => {
+                    tracing::warn!("unreadable grant in Redis; asking the database");
+                }
+            }
+        }
+        bump(&self.stats.db_key_lookups);
+        let grant = self
+            .inner
+            .key_grant_by_digest(digest)
+            .await
+            .map_err(Miss::Failed)?
+            .ok_or(Miss::Unknown)?;
+        if let Some(remote) = &self.remote
+            && self.local.unchanged_since(generation)
+            && let Ok(row) = serde_json::to_vec(&GrantRow::from_grant(&grant))
+        {
+            remote.set(digest, row).await;
+        }
+        Ok(Arc::new(grant))
     }
 
     /// The live counters.
@@ -190,8 +266,17 @@ impl CachedRepo {
         }
     }
 
+    /// A user's row or memberships changed: their grants (in Redis too) embed them.
     async fn user_changed(&self, id: UserId) {
-        self.invalidate(Invalidation::user(id)).await;
+        let mut inv = Invalidation::user(id);
+        inv.user_keys.push(id);
+        match self.inner.api_key_digests_of_user(id).await {
+            Ok(digests) => inv.digests = digests.iter().map(wire::hex).collect(),
+            // The change is committed; without the digests, the Redis copies of this user's
+            // grants live out their TTL (bounded staleness). Every local copy is still evicted.
+            Err(e) => tracing::warn!(error = %e, "cannot list a changed user's keys"),
+        }
+        self.invalidate(inv).await;
     }
 }
 
@@ -322,9 +407,13 @@ impl Repo for CachedRepo {
     }
 
     async fn api_key_by_digest(&self, digest: &[u8; 32]) -> Result<Option<ApiKey>> {
-        if let Some(k) = self.local.keys.get(digest).await {
+        self.inner.api_key_by_digest(digest).await
+    }
+
+    async fn key_grant_by_digest(&self, digest: &[u8; 32]) -> Result<Option<KeyGrant>> {
+        if let Some(g) = self.local.keys.get(digest).await {
             bump(&self.stats.local_hits);
-            return Ok(Some((*k).clone()));
+            return Ok(Some((*g).clone()));
         }
         if self.local.negative.contains_key(digest) {
             bump(&self.stats.negative_hits);
@@ -332,38 +421,42 @@ impl Repo for CachedRepo {
         }
         bump(&self.stats.local_misses);
         let generation = self.local.generation();
-        if let Some(remote) = &self.remote
-            && let Some(bytes) = remote.get(digest).await
-        {
-            match serde_json::from_slice::<KeyRow>(&bytes).map(|r| r.into_key(*digest)) {
-                Ok(Some(key)) => {
-                    bump(&self.stats.redis_hits);
+        let mut ran = false;
+        let loaded = self
+            .local
+            .keys
+            .try_get_with(*digest, async {
+                ran = true;
+                self.load_grant(digest, generation).await
+            })
+            .await;
+        if !ran {
+            bump(&self.stats.coalesced);
+        }
+        if !self.local.unchanged_since(generation) {
+            // A write raced with this lookup: what was read may predate it.
+            self.local.keys.invalidate(digest).await;
+        }
+        match loaded {
+            Ok(grant) => Ok(Some((*grant).clone())),
+            Err(miss) => match &*miss {
+                Miss::Unknown => {
                     if self.local.unchanged_since(generation) {
-                        self.local.keys.insert(*digest, Arc::new(key.clone())).await;
+                        self.local.negative.insert(*digest, ()).await;
                     }
-                    return Ok(Some(key));
+                    Ok(None)
                 }
-                Ok(None) | Err(_) => {
-                    tracing::warn!("unreadable key row in Redis; asking the database");
+                // Every waiter gets the same kind of failure (the error is shared, not Clone).
+                Miss::Failed(identity_core::Error::Unavailable(m)) => {
+                    Err(identity_core::Error::Unavailable(m.clone()))
                 }
-            }
+                Miss::Failed(e) => Err(identity_core::Error::Internal(e.to_string())),
+            },
         }
-        bump(&self.stats.db_key_lookups);
-        let found = self.inner.api_key_by_digest(digest).await?;
-        if self.local.unchanged_since(generation) {
-            match &found {
-                Some(key) => {
-                    self.local.keys.insert(*digest, Arc::new(key.clone())).await;
-                    if let Some(remote) = &self.remote
-                        && let Ok(row) = serde_json::to_vec(&KeyRow::from_key(key))
-                    {
-                        remote.set(digest, row).await;
-                    }
-                }
-                None => self.local.negative.insert(*digest, ()).await,
-            }
-        }
-        Ok(found)
+    }
+
+    async fn api_key_digests_of_user(&self, user: UserId) -> Result<Vec<[u8; 32]>> {
+        self.inner.api_key_digests_of_user(user).await
     }
 
     async fn list_api_keys(
@@ -413,18 +506,25 @@ impl Repo for CachedRepo {
     }
 
     async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
-        // A cached row keeps its old `last_used_at`, so every cached hit asks for a touch:
-        // write at most once per period per key and replica.
+        // A cached grant keeps its old `last_used_at`, so every cached hit asks for a touch:
+        // queue at most one per period per key and replica; the flusher writes them in batches.
         if self.local.touched.contains_key(&id) {
             return Ok(());
         }
         self.local.touched.insert(id, ()).await;
-        bump(&self.stats.db_touches);
-        let outcome = self.inner.touch_api_key(id, at).await;
-        if outcome.is_err() {
-            self.local.touched.invalidate(&id).await;
+        let mut pending = self
+            .touches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pending.len() < self.touch_batch_max || pending.contains_key(&id) {
+            let slot = pending.entry(id).or_insert(at);
+            *slot = (*slot).max(at);
         }
-        outcome
+        Ok(())
+    }
+
+    async fn touch_api_keys(&self, uses: &[(i64, DateTime<Utc>)]) -> Result<()> {
+        self.inner.touch_api_keys(uses).await
     }
 
     async fn create_organization(
@@ -534,5 +634,53 @@ impl Repo for CachedRepo {
 
     async fn user_team_memberships(&self, user: UserId) -> Result<Vec<TeamMembership>> {
         self.inner.user_team_memberships(user).await
+    }
+}
+
+/// Take the pending key uses and write them in one batch; on failure, put them back (bounded).
+async fn flush_once(inner: &dyn Repo, touches: &PendingTouches, stats: &CacheStats) -> Result<()> {
+    let batch: Vec<(i64, DateTime<Utc>)> = {
+        let mut pending = touches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.drain().collect()
+    };
+    if batch.is_empty() {
+        return Ok(());
+    }
+    match inner.touch_api_keys(&batch).await {
+        Ok(()) => {
+            bump(&stats.touch_batches);
+            stats
+                .db_touches
+                .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => {
+            let mut pending = touches
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (id, at) in batch {
+                let slot = pending.entry(id).or_insert(at);
+                *slot = (*slot).max(at);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn flush_forever(
+    inner: Arc<dyn Repo>,
+    touches: PendingTouches,
+    stats: Arc<CacheStats>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = flush_once(&*inner, &touches, &stats).await {
+            tracing::warn!(error = %e, "could not record key uses; retrying with the next batch");
+        }
     }
 }

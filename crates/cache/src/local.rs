@@ -8,14 +8,15 @@ use std::{
     time::Duration,
 };
 
-use identity_core::domain::{ApiKey, Membership, Organization, User, UserId};
+use identity_core::domain::{KeyGrant, Membership, Organization, User, UserId};
 use moka::future::Cache;
 
 pub(crate) type Memberships = Arc<Vec<(Membership, Organization)>>;
 
 #[derive(Debug)]
 pub(crate) struct Local {
-    pub(crate) keys: Cache<[u8; 32], Arc<ApiKey>>,
+    /// Grants by key digest.
+    pub(crate) keys: Cache<[u8; 32], Arc<KeyGrant>>,
     pub(crate) negative: Cache<[u8; 32], ()>,
     pub(crate) users: Cache<UserId, Arc<User>>,
     pub(crate) memberships: Cache<UserId, Memberships>,
@@ -80,7 +81,10 @@ impl Local {
             self.memberships.invalidate(u).await;
         }
         for &u in user_keys {
-            if let Err(e) = self.keys.invalidate_entries_if(move |_, k| k.user_id == u) {
+            if let Err(e) = self
+                .keys
+                .invalidate_entries_if(move |_, g| g.key.user_id == u)
+            {
                 tracing::warn!(error = %e, "cannot evict a user's keys; flushing");
                 self.keys.invalidate_all();
             }

@@ -59,7 +59,7 @@ impl Remote {
             breaker,
             timeout,
             ttl_secs: ttl.as_secs().max(1),
-            prefix: format!("{namespace}:key:"),
+            prefix: format!("{namespace}:grant:"),
             channel: format!("{namespace}:invalidate"),
             stats,
         })

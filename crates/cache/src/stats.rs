@@ -9,6 +9,8 @@ pub struct CacheStats {
     pub(crate) db_user_lookups: AtomicU64,
     pub(crate) db_membership_lookups: AtomicU64,
     pub(crate) db_touches: AtomicU64,
+    pub(crate) touch_batches: AtomicU64,
+    pub(crate) coalesced: AtomicU64,
     pub(crate) local_hits: AtomicU64,
     pub(crate) local_misses: AtomicU64,
     pub(crate) negative_hits: AtomicU64,
@@ -23,14 +25,19 @@ pub struct CacheStats {
 /// A snapshot of [`CacheStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheCounters {
-    /// `api_key_by_digest` calls that reached the database.
+    /// Grant (key + owner + memberships) lookups that reached the database.
     pub db_key_lookups: u64,
     /// `user_by_id` calls that reached the database.
     pub db_user_lookups: u64,
     /// `user_memberships` calls that reached the database.
     pub db_membership_lookups: u64,
-    /// `touch_api_key` writes that reached the database (others were debounced).
+    /// Key uses written to the database (others were debounced).
     pub db_touches: u64,
+    /// Batched writes of key uses (each one transaction).
+    pub touch_batches: u64,
+    /// Grant lookups that waited for a concurrent lookup of the same key instead of asking
+    /// Redis or the database themselves.
+    pub coalesced: u64,
     /// Lookups answered by the in-process cache.
     pub local_hits: u64,
     /// Lookups the in-process cache (positive and negative) could not answer.
@@ -71,6 +78,8 @@ impl CacheStats {
             db_user_lookups: r(&self.db_user_lookups),
             db_membership_lookups: r(&self.db_membership_lookups),
             db_touches: r(&self.db_touches),
+            touch_batches: r(&self.touch_batches),
+            coalesced: r(&self.coalesced),
             local_hits: r(&self.local_hits),
             local_misses: r(&self.local_misses),
             negative_hits: r(&self.negative_hits),

@@ -1,8 +1,12 @@
-//! What goes over Redis: key rows (by digest) and invalidation messages. Never a plaintext key,
-//! never a password hash (user rows are cached in-process only).
+//! What goes over Redis: grants (a key row with its owner and the owner's memberships, by
+//! digest) and invalidation messages. Never a plaintext key, never a password hash: a grant's
+//! user row has no hash field at all.
 
 use chrono::{DateTime, Utc};
-use identity_core::domain::{ApiKey, KeyRole, UserId};
+use identity_core::domain::{
+    ApiKey, GlobalRole, KeyGrant, KeyRole, Membership, OrgRole, Organization, Preferences, User,
+    UserId,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -76,6 +80,121 @@ impl KeyRow {
             primary: self.primary,
             created_at: self.created_at,
             updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A user without its password hash.
+#[derive(Debug, Serialize, Deserialize)]
+struct UserRow {
+    id: UserId,
+    uid: Uuid,
+    username: String,
+    email: Option<String>,
+    display_name: String,
+    global_role: String,
+    email_verified: bool,
+    token_issued_at: DateTime<Utc>,
+    #[serde(default)]
+    preferences: Preferences,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A membership with its organization.
+#[derive(Debug, Serialize, Deserialize)]
+struct MembershipRow {
+    organization_id: Uuid,
+    role: String,
+    added_at: DateTime<Utc>,
+    organization_name: String,
+    organization_is_default: bool,
+    organization_created_at: DateTime<Utc>,
+    organization_updated_at: DateTime<Utc>,
+}
+
+/// A [`KeyGrant`] as stored in Redis; the digest is the Redis key's name.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct GrantRow {
+    key: KeyRow,
+    user: UserRow,
+    memberships: Vec<MembershipRow>,
+}
+
+impl GrantRow {
+    pub(crate) fn from_grant(g: &KeyGrant) -> Self {
+        let u = &g.user;
+        Self {
+            key: KeyRow::from_key(&g.key),
+            user: UserRow {
+                id: u.id,
+                uid: u.uid,
+                username: u.username.clone(),
+                email: u.email.clone(),
+                display_name: u.display_name.clone(),
+                global_role: u.global_role.as_str().to_owned(),
+                email_verified: u.email_verified,
+                token_issued_at: u.token_issued_at,
+                preferences: u.preferences.clone(),
+                created_at: u.created_at,
+                updated_at: u.updated_at,
+            },
+            memberships: g
+                .memberships
+                .iter()
+                .map(|(m, o)| MembershipRow {
+                    organization_id: m.organization_id,
+                    role: m.role.as_str().to_owned(),
+                    added_at: m.added_at,
+                    organization_name: o.name.clone(),
+                    organization_is_default: o.is_default,
+                    organization_created_at: o.created_at,
+                    organization_updated_at: o.updated_at,
+                })
+                .collect(),
+        }
+    }
+
+    /// The grant, or `None` when the row names an unknown role (then the database decides).
+    pub(crate) fn into_grant(self, digest: [u8; 32]) -> Option<KeyGrant> {
+        let key = self.key.into_key(digest)?;
+        let u = self.user;
+        let user = User {
+            id: u.id,
+            uid: u.uid,
+            username: u.username,
+            email: u.email,
+            display_name: u.display_name,
+            global_role: GlobalRole::parse(&u.global_role)?,
+            email_verified: u.email_verified,
+            password_hash: None,
+            token_issued_at: u.token_issued_at,
+            preferences: u.preferences,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        };
+        let mut memberships = Vec::with_capacity(self.memberships.len());
+        for m in self.memberships {
+            memberships.push((
+                Membership {
+                    organization_id: m.organization_id,
+                    user_id: user.id,
+                    role: OrgRole::parse(&m.role)?,
+                    added_at: m.added_at,
+                },
+                Organization {
+                    id: m.organization_id,
+                    name: m.organization_name,
+                    is_default: m.organization_is_default,
+                    created_at: m.organization_created_at,
+                    updated_at: m.organization_updated_at,
+                },
+            ));
+        }
+        Some(KeyGrant {
+            key,
+            user,
+            memberships,
         })
     }
 }

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::{
     Result,
     domain::{
-        ApiKey, Membership, NewApiKey, NewUser, OrgRole, Organization, Team, TeamMembership,
-        TeamRole, User, UserFilter, UserId, UserPatch,
+        ApiKey, KeyGrant, Membership, NewApiKey, NewUser, OrgRole, Organization, Team,
+        TeamMembership, TeamRole, User, UserFilter, UserId, UserPatch,
     },
     pagination::PageRequest,
 };
@@ -96,6 +96,34 @@ pub trait Repo: Send + Sync + 'static {
     async fn roll_api_key(&self, old: Option<i64>, new: NewApiKey) -> Result<ApiKey>;
     /// Record a use of a key.
     async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Record the uses of many keys (one `(key id, used at)` per key), never moving
+    /// `last_used_at` backwards. The default writes them one by one.
+    async fn touch_api_keys(&self, uses: &[(i64, DateTime<Utc>)]) -> Result<()> {
+        for &(id, at) in uses {
+            self.touch_api_key(id, at).await?;
+        }
+        Ok(())
+    }
+    /// A key with its owner (without the password hash) and the owner's memberships: the whole
+    /// read of an API-key authentication. `None` when no key has this digest or its owner is
+    /// gone. The default composes the single lookups; stores should answer in one round trip.
+    async fn key_grant_by_digest(&self, digest: &[u8; 32]) -> Result<Option<KeyGrant>> {
+        let Some(key) = self.api_key_by_digest(digest).await? else {
+            return Ok(None);
+        };
+        let Some(mut user) = self.user_by_id(key.user_id).await? else {
+            return Ok(None);
+        };
+        user.password_hash = None;
+        let memberships = self.user_memberships(user.id).await?;
+        Ok(Some(KeyGrant {
+            key,
+            user,
+            memberships,
+        }))
+    }
+    /// The digests of every key of a user, revoked ones included (to invalidate caches).
+    async fn api_key_digests_of_user(&self, user: UserId) -> Result<Vec<[u8; 32]>>;
 
     // --- organizations ---
 

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::{
     Denial, Error, Result,
-    domain::{ApiKey, KeyRole, OrgRole, User, UserId},
+    domain::{ApiKey, KeyRole, Membership, OrgRole, User, UserId},
 };
 
 /// How the caller authenticated.
@@ -29,6 +29,8 @@ pub struct Principal {
     pub user: User,
     /// The credential.
     pub credential: Credential,
+    /// The user's memberships, when authentication already read them (API keys).
+    pub memberships: Option<Vec<Membership>>,
 }
 
 fn key_rank(r: KeyRole) -> u8 {

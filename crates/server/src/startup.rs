@@ -32,6 +32,7 @@ pub struct Application {
     identity: Identity,
     db: identity_store::DatabaseConnection,
     cache_stats: Arc<identity_cache::CacheStats>,
+    cache: Arc<identity_cache::CachedRepo>,
 }
 
 /// Open the database named in the settings and apply migrations if configured.
@@ -67,6 +68,7 @@ impl Application {
             .context("configuring the cache")?;
         let cache_stats = cached.stats();
         let repo = Arc::new(cached);
+        let cache = repo.clone();
         let concurrency = if settings.hash_concurrency == 0 {
             num_cpus::get()
         } else {
@@ -119,6 +121,7 @@ impl Application {
             identity,
             db,
             cache_stats,
+            cache,
         })
     }
 
@@ -151,6 +154,7 @@ impl Application {
             identity,
             db,
             cache_stats: _,
+            cache,
         } = self;
         // One shutdown, fanned out to the gRPC server and the gateway.
         let (sd_tx, sd_rx) = watch::channel(false);
@@ -266,6 +270,9 @@ impl Application {
                 Ok(Err(e)) => tracing::warn!(error = %e, "gateway task failed"),
                 Err(_) => tracing::warn!("gateway drain deadline passed"),
             }
+        }
+        if let Err(e) = cache.flush_touches().await {
+            tracing::warn!(error = %e, "could not record the last key uses");
         }
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");

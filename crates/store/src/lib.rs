@@ -18,9 +18,11 @@ use sea_orm_migration::MigratorTrait;
 mod convert;
 pub mod entity;
 mod error;
+mod grant;
 pub mod migration;
 mod repo;
 
+pub use grant::sql as key_grant_sql;
 pub use migration::Migrator;
 pub use repo::SeaRepo;
 pub use sea_orm::DatabaseConnection;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use identity_core::{
     Entity, Error, Result,
     domain::{
-        ApiKey, GlobalRole, Membership, NewApiKey, NewUser, OrgRole, Organization, Team,
+        ApiKey, GlobalRole, KeyGrant, Membership, NewApiKey, NewUser, OrgRole, Organization, Team,
         TeamMembership, TeamRole, User, UserFilter, UserId, UserOrderField, UserPatch,
     },
     pagination::PageRequest,
@@ -672,6 +672,45 @@ impl Repo for SeaRepo {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn touch_api_keys(&self, uses: &[(i64, DateTime<Utc>)]) -> Result<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        // One transaction per batch: one commit (one fsync) however many keys were used.
+        let tx = self.begin().await?;
+        for &(id, at) in uses {
+            let at = micros(at);
+            api_keys::Entity::update_many()
+                .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
+                .filter(api_keys::Column::Id.eq(id))
+                .filter(
+                    api_keys::Column::LastUsedAt
+                        .is_null()
+                        .or(api_keys::Column::LastUsedAt.lt(at)),
+                )
+                .exec(&tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn key_grant_by_digest(&self, digest: &[u8; 32]) -> Result<Option<KeyGrant>> {
+        crate::grant::by_digest(&self.db, digest).await
+    }
+
+    async fn api_key_digests_of_user(&self, user: UserId) -> Result<Vec<[u8; 32]>> {
+        let rows: Vec<Vec<u8>> = api_keys::Entity::find()
+            .select_only()
+            .column(api_keys::Column::Digest)
+            .filter(api_keys::Column::UserId.eq(user))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(convert::digest).collect()
     }
 
     // --- organizations ---

@@ -65,6 +65,8 @@ on_both_backends!(
     organizations_and_members,
     teams_and_team_members,
     closed_pool_is_unavailable,
+    key_grants_join_key_owner_and_memberships,
+    key_uses_are_written_in_batches,
 );
 
 enum Cleanup {
@@ -1645,4 +1647,137 @@ fn pg_urls_get_the_test_database() {
         "postgres://u:p@h/x?sslmode=disable"
     );
     assert_eq!(pg_url_for("postgres://h", "x"), "postgres://h/x");
+}
+
+async fn key_grants_join_key_owner_and_memberships(b: Backend) {
+    let t = TestDb::new(b).await;
+    let owner = t
+        .repo
+        .create_user(standard("quinn", Some("quinn@example.com")), None)
+        .await
+        .unwrap();
+    let loner = t
+        .repo
+        .create_user(standard("rita", None), None)
+        .await
+        .unwrap();
+    let first = Uuid::new_v4();
+    let second = Uuid::new_v4();
+    t.repo
+        .create_organization(first, "First".into(), owner.id, t0())
+        .await
+        .unwrap();
+    t.repo
+        .create_organization(second, "Second".into(), loner.id, t0())
+        .await
+        .unwrap();
+    t.repo
+        .add_member(second, owner.id, OrgRole::Admin, at("2024-01-02T00:00:00Z"))
+        .await
+        .unwrap();
+    let key = t
+        .repo
+        .create_api_key(new_key(owner.id, 0x51, false, t0()))
+        .await
+        .unwrap();
+    let other = t
+        .repo
+        .create_api_key(new_key(owner.id, 0x52, false, t0()))
+        .await
+        .unwrap();
+
+    let grant = t
+        .repo
+        .key_grant_by_digest(&[0x51; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(grant.key, key);
+    let mut expected_user = t.repo.user_by_id(owner.id).await.unwrap().unwrap();
+    assert!(expected_user.password_hash.is_some());
+    expected_user.password_hash = None;
+    assert_eq!(
+        grant.user, expected_user,
+        "the owner, without the password hash"
+    );
+    let memberships = t.repo.user_memberships(owner.id).await.unwrap();
+    assert_eq!(memberships.len(), 2);
+    assert_eq!(grant.memberships, memberships, "same rows, same order");
+
+    // An owner without memberships still gets a grant; an unknown digest gets none.
+    t.repo.remove_member(second, owner.id).await.unwrap();
+    let solo = t
+        .repo
+        .create_user(standard("sam", None), None)
+        .await
+        .unwrap();
+    t.repo
+        .create_api_key(new_key(solo.id, 0x53, false, t0()))
+        .await
+        .unwrap();
+    let grant = t
+        .repo
+        .key_grant_by_digest(&[0x53; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(grant.user.id, solo.id);
+    assert!(grant.memberships.is_empty());
+    assert!(
+        t.repo
+            .key_grant_by_digest(&[0x99; 32])
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let mut digests = t.repo.api_key_digests_of_user(owner.id).await.unwrap();
+    digests.sort_unstable();
+    assert_eq!(digests, vec![key.digest, other.digest]);
+    assert!(
+        t.repo
+            .api_key_digests_of_user(loner.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn key_uses_are_written_in_batches(b: Backend) {
+    let t = TestDb::new(b).await;
+    let u = t
+        .repo
+        .create_user(standard("tina", None), None)
+        .await
+        .unwrap();
+    let a = t
+        .repo
+        .create_api_key(new_key(u.id, 0x61, false, t0()))
+        .await
+        .unwrap();
+    let c = t
+        .repo
+        .create_api_key(new_key(u.id, 0x62, false, t0()))
+        .await
+        .unwrap();
+    let later = at("2025-03-01T10:00:00.123456Z");
+    let earlier = at("2025-02-01T10:00:00Z");
+    t.repo
+        .touch_api_keys(&[(a.id, later), (c.id, earlier)])
+        .await
+        .unwrap();
+    let read = |id| {
+        let repo = t.repo.clone();
+        async move { repo.api_key_by_id(id).await.unwrap().unwrap().last_used_at }
+    };
+    assert_eq!(read(a.id).await, Some(later));
+    assert_eq!(read(c.id).await, Some(earlier));
+    // A late, older batch never moves a use backwards; an unknown id is ignored.
+    t.repo
+        .touch_api_keys(&[(a.id, earlier), (c.id, later), (i64::MAX, later)])
+        .await
+        .unwrap();
+    assert_eq!(read(a.id).await, Some(later));
+    assert_eq!(read(c.id).await, Some(later));
+    t.repo.touch_api_keys(&[]).await.unwrap();
 }

@@ -250,6 +250,18 @@ pub struct Membership {
     pub added_at: DateTime<Utc>,
 }
 
+/// What authenticating with an API key needs, read together: the key, its owner (never with the
+/// password hash) and the owner's memberships with their organizations.
+#[derive(Debug, Clone)]
+pub struct KeyGrant {
+    /// The key (revoked or expired ones included; the caller checks).
+    pub key: ApiKey,
+    /// The owner; `password_hash` is always `None`.
+    pub user: User,
+    /// The owner's memberships, oldest first.
+    pub memberships: Vec<(Membership, Organization)>,
+}
+
 /// A team.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Team {

@@ -104,22 +104,19 @@ impl Identity {
                     expires_at,
                     force_change_password: claims.fcp,
                 },
+                memberships: None,
             });
         }
         // Malformed and checksum-failing keys never reach storage.
         let parsed = keys::parse(credential).ok_or(Error::Unauthenticated("invalid API key"))?;
         let now = self.clock.now();
-        let key = self
+        let grant = self
             .repo
-            .api_key_by_digest(&parsed.digest())
+            .key_grant_by_digest(&parsed.digest())
             .await?
-            .filter(|k| k.is_active(now))
+            .filter(|g| g.key.is_active(now))
             .ok_or(Error::Unauthenticated("invalid API key"))?;
-        let user = self
-            .repo
-            .user_by_id(key.user_id)
-            .await?
-            .ok_or(Error::Unauthenticated("invalid API key"))?;
+        let key = grant.key;
         if key
             .last_used_at
             .is_none_or(|t| now - t > chrono::Duration::seconds(60))
@@ -134,13 +131,17 @@ impl Identity {
             });
         }
         Ok(Principal {
-            user,
+            user: grant.user,
             credential: Credential::ApiKey(Box::new(key)),
+            memberships: Some(grant.memberships.into_iter().map(|(m, _)| m).collect()),
         })
     }
 
     /// The memberships of a principal (for Authenticate/WhoAmI).
     pub async fn memberships_of(&self, p: &Principal) -> Result<Vec<Membership>> {
+        if let Some(m) = &p.memberships {
+            return Ok(m.clone());
+        }
         Ok(self
             .repo
             .user_memberships(p.user.id)
