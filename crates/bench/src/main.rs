@@ -22,6 +22,8 @@
 //! All verify scenarios cycle through `--keys` distinct keys of one user. The hit ratios of P2/P3 are printed from the server's cache counters, so the 1 ms TTL's
 //! residual local hits are visible rather than hidden.
 
+mod extra;
+
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -75,6 +77,12 @@ struct Args {
     /// Seconds pgbench runs.
     #[arg(long, default_value_t = 5)]
     pgbench_secs: u64,
+    /// Users and keys seeded for the scale scenario (P8); 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_rows: u64,
+    /// Rows of the small database P8 compares with.
+    #[arg(long, default_value_t = 1_000)]
+    small_rows: u64,
 }
 
 /// The bare baseline: Authenticate returns a canned response at once.
@@ -123,7 +131,7 @@ impl AuthService for Echo {
 
 /// What one scenario measured.
 #[derive(Debug, Clone, Serialize)]
-struct Measured {
+pub(crate) struct Measured {
     requests: u64,
     /// Answers other than the expected one (OK, or UNAUTHENTICATED for garbage keys).
     unexpected: u64,
@@ -373,7 +381,12 @@ async fn main() -> anyhow::Result<()> {
     let mut a = identity_testkit::spawn_app_with(Backend::Postgres, move |s| {
         s.redis_url = Some(ru.into());
         s.cache_namespace = ns;
-        s.gateway_enabled = false;
+        // Real password hashing (the test settings make it cheap) for the login scenarios.
+        let real = identity_core::password::Argon2Params::default();
+        s.argon2_memory_kib = real.memory_kib;
+        s.argon2_iterations = real.iterations;
+        s.argon2_parallelism = real.parallelism;
+        s.hash_concurrency = 0;
     })
     .await;
     let outcome = run(&args, &a).await;
@@ -392,6 +405,7 @@ async fn main() -> anyhow::Result<()> {
         "warmup_secs": args.warmup_secs,
         "cpus": std::thread::available_parallelism().map(usize::from).unwrap_or(1),
         "total_secs": started.elapsed().as_secs_f64(),
+        "peak_rss_mib": extra::peak_rss_mib(),
         "scenarios": rows,
     });
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -566,25 +580,291 @@ async fn run(args: &Args, a: &TestApp) -> anyhow::Result<Vec<Row>> {
         measured: Some(p7),
         counters: Some(p7_counters),
     });
-    for (scenario, target) in [
-        ("P4 Login", ">=0.80 x argon2"),
-        ("P5 login parity", "0.9-1.1"),
-        ("P6 verify under login flood", ">=0.5 x P1, p99<10ms"),
-        ("G1 gateway GET", ">=0.5 x bare axum"),
-        ("P8 scale 1M rows", "<=1.5 x 1k rows"),
-    ] {
-        rows.push(Row {
-            scenario,
-            measured: None,
-            baseline: "-",
-            ratio: None,
-            target,
-            met: None,
-            note: "not measured yet".to_owned(),
-            counters: None,
-        });
+    rows.extend(logins(args, a, &admin_token, &keys, &p1_solo(&rows)).await?);
+    rows.push(gateway(args, a, &key).await?);
+    if args.scale_rows > 0 {
+        rows.extend(scale(args).await?);
     }
     Ok(rows)
+}
+
+fn p1_solo(rows: &[Row]) -> Option<Measured> {
+    rows.iter()
+        .find(|r| r.scenario.starts_with("P1"))
+        .and_then(|r| r.measured.clone())
+}
+
+fn window(args: &Args, concurrency: usize) -> extra::Window {
+    extra::Window {
+        concurrency,
+        warmup: Duration::from_secs(args.warmup_secs),
+        duration: Duration::from_secs(args.duration_secs),
+        max_requests: args.max_requests,
+    }
+}
+
+const LOGIN_PASSWORD: &str = "bench-login-password-1234";
+
+/// P4 (logins/s against argon2 × cores), P5 (unknown user vs wrong password), P6 (cached
+/// verifies while logins saturate hashing).
+async fn logins(
+    args: &Args,
+    a: &TestApp,
+    admin: &str,
+    keys: &Arc<Vec<String>>,
+    p1: &Option<Measured>,
+) -> anyhow::Result<Vec<Row>> {
+    let mut users = Vec::new();
+    for i in 0..16 {
+        let name = format!("login-{i}");
+        a.create_user(admin, &name, LOGIN_PASSWORD).await;
+        users.push(name);
+    }
+    let users = Arc::new(users);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    eprintln!("argon2 baseline ({cores} threads)…");
+    let argon2 = extra::argon2_baseline(a.settings.argon2(), 3.0);
+
+    eprintln!("P4 Login…");
+    let p4 = extra::load(
+        window(args, cores * 4),
+        extra::login_call(a.channel(), users.clone(), LOGIN_PASSWORD, true),
+    )
+    .await?;
+
+    eprintln!("P5 login timing parity…");
+    let (unknown_us, wrong_us, surprises) = extra::login_parity(a.channel(), &users, 40).await?;
+    let parity = unknown_us as f64 / wrong_us.max(1) as f64;
+
+    eprintln!("P6 cached verify under a login flood…");
+    let (stop, flood) = extra::login_flood(
+        extra::login_call(a.channel(), users.clone(), LOGIN_PASSWORD, true),
+        cores * 4,
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let p6 = drive(args, a.grpc_addr, keys.clone(), Expect::Ok).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut flood_logins = 0;
+    for t in flood {
+        flood_logins += t.await.unwrap_or(0);
+    }
+    let p6 = p6?;
+
+    let r4 = p4.rps / argon2.max(1e-9);
+    let mut rows = vec![Row {
+        scenario: "P4 Login",
+        ratio: Some(r4),
+        baseline: "argon2 x cores",
+        target: ">=0.80",
+        met: Some(r4 >= 0.80 && p4.unexpected == 0),
+        note: format!("argon2id verify {argon2:.1}/s on {cores} threads"),
+        measured: Some(p4),
+        counters: None,
+    }];
+    rows.push(Row {
+        scenario: "P5 login parity",
+        ratio: Some(parity),
+        baseline: "wrong password",
+        target: "0.9-1.1",
+        met: Some((0.9..=1.1).contains(&parity) && surprises == 0),
+        note: format!(
+            "median unknown user {unknown_us} µs vs wrong password {wrong_us} µs, 40 each, sequential"
+        ),
+        measured: None,
+        counters: None,
+    });
+    let r6 = p1.as_ref().map(|p| p6.rps / p.rps);
+    rows.push(Row {
+        scenario: "P6 verify under login flood",
+        ratio: r6,
+        baseline: "P1 solo",
+        target: ">=0.5 & p99<10ms",
+        met: r6.map(|r| r >= 0.5 && p6.p99_us < 10_000 && p6.unexpected == 0),
+        note: format!(
+            "{flood_logins} logins from {} tasks during the window",
+            cores * 4
+        ),
+        measured: Some(p6),
+        counters: None,
+    });
+    Ok(rows)
+}
+
+/// G1: Portainer `GET /api/users/1` through the gateway with a cached key, against a bare axum
+/// handler serving the same bytes.
+async fn gateway(args: &Args, a: &TestApp, key: &str) -> anyhow::Result<Row> {
+    let http = a.http_addr.context("the gateway is enabled on server A")?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .tcp_nodelay(true)
+        .build()?;
+    let url = format!("http://{http}/api/users/1");
+    let header = Some(("x-api-key", key.to_owned()));
+    let first = client.get(&url).header("x-api-key", key).send().await?;
+    anyhow::ensure!(
+        first.status() == reqwest::StatusCode::OK,
+        "gateway answered {}",
+        first.status()
+    );
+    let body = first.bytes().await?;
+    let (bare, stop) = extra::bare_axum(body).await?;
+    eprintln!("G1 bare axum…");
+    let bare_m = extra::load(
+        window(args, args.concurrency),
+        extra::http_get_call(
+            client.clone(),
+            format!("http://{bare}/api/users/1"),
+            header.clone(),
+        ),
+    )
+    .await?;
+    let _ = stop.send(());
+    eprintln!("G1 gateway…");
+    let g1 = extra::load(
+        window(args, args.concurrency),
+        extra::http_get_call(client, url, header),
+    )
+    .await?;
+    let r = g1.rps / bare_m.rps.max(1e-9);
+    Ok(Row {
+        scenario: "G1 gateway GET",
+        ratio: Some(r),
+        baseline: "bare axum",
+        target: ">=0.50",
+        met: Some(r >= 0.5 && g1.unexpected == 0),
+        note: format!(
+            "Portainer GET /api/users/1, X-API-Key; bare axum {:.0} req/s, p99 {} µs",
+            bare_m.rps, bare_m.p99_us
+        ),
+        measured: Some(g1),
+        counters: None,
+    })
+}
+
+/// What P8 measured at one size.
+struct ScalePoint {
+    verify: Measured,
+    list: Measured,
+    plans: (String, String),
+}
+
+async fn scale_point(args: &Args, rows: u64) -> anyhow::Result<ScalePoint> {
+    let mut app = identity_testkit::spawn_app_with(Backend::Postgres, |s| {
+        s.redis_url = None;
+        s.cache_fresh_ms = 1;
+        s.gateway_enabled = false;
+    })
+    .await;
+    let result = async {
+        let db = extra::database_of(&app).await?;
+        let admin = app.init_admin().await;
+        let mut keys = Vec::new();
+        for i in 0..64 {
+            let (_, k) = app
+                .create_api_key(
+                    &admin,
+                    pb::CreateApiKeyRequest {
+                        name: format!("scale-{i}"),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            keys.push(k);
+        }
+        let started = Instant::now();
+        extra::seed(&db, rows).await?;
+        eprintln!(
+            "  seeded {rows} users and {rows} keys in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let keys = Arc::new(keys);
+        let verify = extra::load(
+            window(args, args.concurrency),
+            extra::verify_call(app.channel(), keys.clone()),
+        )
+        .await?;
+        let last = extra::max_user_id(&db).await?;
+        let list = extra::load(
+            window(args, args.concurrency),
+            extra::list_users_call(app.channel(), keys[0].clone(), last - 21),
+        )
+        .await?;
+        let digest = identity_core::keys::parse(&keys[0])
+            .context("a created key parses")?
+            .digest();
+        let grant_plan = extra::explain(
+            &db,
+            identity_store::key_grant_sql(sea_orm::DbBackend::Postgres),
+            vec![digest.to_vec().into()],
+        )
+        .await?;
+        let list_plan = extra::explain(
+            &db,
+            "SELECT * FROM users WHERE id > $1 ORDER BY id ASC LIMIT 21",
+            vec![(last - 21).into()],
+        )
+        .await?;
+        db.close().await?;
+        anyhow::Ok(ScalePoint {
+            verify,
+            list,
+            plans: (grant_plan, list_plan),
+        })
+    }
+    .await;
+    app.stop().await?;
+    drop(app);
+    result
+}
+
+/// P8: a DB-hit verify and a ListUsers page at the end of the table, with `scale_rows` users
+/// and keys against `small_rows`.
+async fn scale(args: &Args) -> anyhow::Result<Vec<Row>> {
+    eprintln!("P8 at {} rows…", args.small_rows);
+    let small = scale_point(args, args.small_rows).await?;
+    eprintln!("P8 at {} rows…", args.scale_rows);
+    let big = scale_point(args, args.scale_rows).await?;
+    let verify_ratio = small.verify.rps / big.verify.rps.max(1e-9);
+    let list_ratio = small.list.rps / big.list.rps.max(1e-9);
+    println!("P8 query plans at {} rows:", args.scale_rows);
+    println!("-- grant (key + owner + memberships):\n{}", big.plans.0);
+    println!("-- ListUsers page at the end:\n{}", big.plans.1);
+    Ok(vec![
+        Row {
+            scenario: "P8 verify at scale",
+            ratio: Some(verify_ratio),
+            baseline: "same at 1k rows",
+            target: "<=1.5 (time)",
+            met: Some(verify_ratio <= 1.5 && big.verify.unexpected == 0),
+            note: format!(
+                "DB hit (no Redis, 1 ms TTL): {:.0} req/s at {} rows vs {:.0} at {}; plan: {}",
+                big.verify.rps,
+                args.scale_rows,
+                small.verify.rps,
+                args.small_rows,
+                big.plans.0.replace('\n', " / ")
+            ),
+            measured: Some(big.verify),
+            counters: None,
+        },
+        Row {
+            scenario: "P8 ListUsers last page",
+            ratio: Some(list_ratio),
+            baseline: "same at 1k rows",
+            target: "<=1.5 (time)",
+            met: Some(list_ratio <= 1.5 && big.list.unexpected == 0),
+            note: format!(
+                "cursor at the end: {:.0} req/s at {} rows vs {:.0} at {}; plan: {}",
+                big.list.rps,
+                args.scale_rows,
+                small.list.rps,
+                args.small_rows,
+                big.plans.1.replace('\n', " / ")
+            ),
+            measured: Some(big.list),
+            counters: None,
+        },
+    ])
 }
 
 fn print_table(args: &Args, rows: &[Row]) {
