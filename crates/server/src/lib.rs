@@ -1,6 +1,7 @@
 //! `identity-server`: configuration, start-up, the tonic services, the authentication layer,
 //! health and reflection.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod grpc;

@@ -26,14 +26,24 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Bootstrap and break-glass commands, run against the database directly.
+    Admin {
+        #[command(subcommand)]
+        command: identity_server::admin::AdminCommand,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(&settings.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if matches!(command, Command::Admin { .. }) {
+        telemetry::init_stderr(&settings.log_format);
+    } else {
+        telemetry::init(&settings.log_format);
+    }
+    match command {
         Command::Serve => {
             let app = Application::build(settings).await?;
             app.run_until_stopped(startup::shutdown_signal()).await
@@ -48,5 +58,6 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Admin { command } => identity_server::admin::run(&settings, command).await,
     }
 }

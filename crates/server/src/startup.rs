@@ -52,6 +52,53 @@ pub async fn open_database(
     Ok(db)
 }
 
+/// The use cases over the database `db`: the store, the cache in front of it (with Redis when
+/// configured), the password hasher and the token service, all from `settings`. Used by the
+/// server and by the `admin` commands.
+pub fn build_identity(
+    settings: &Settings,
+    db: identity_store::DatabaseConnection,
+) -> anyhow::Result<(Identity, Arc<identity_cache::CachedRepo>)> {
+    let store: Arc<dyn identity_core::ports::Repo> =
+        Arc::new(identity_store::SeaRepo::new(db.clone()));
+    // Key/user lookups go through the cache; readiness still pings the database only.
+    let cached = identity_cache::CachedRepo::new(store, &settings.cache())
+        .context("configuring the cache")?;
+    let repo = Arc::new(cached);
+    let cache = repo.clone();
+    let concurrency = if settings.hash_concurrency == 0 {
+        num_cpus::get()
+    } else {
+        settings.hash_concurrency
+    };
+    let hasher = PasswordHasher::new(settings.argon2(), concurrency)?;
+    let secret = match &settings.jwt_secret {
+        Some(s) => s.clone(),
+        None => {
+            tracing::warn!(
+                "IDENTITY_JWT_SECRET is not set: using a random secret; sessions end at restart"
+            );
+            let mut bytes = [0u8; 48];
+            rand::fill(&mut bytes);
+            SecretString::from(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                bytes,
+            ))
+        }
+    };
+    let ttl = chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
+    let tokens = TokenService::new(&secret, ttl)?;
+    let core = CoreSettings {
+        password_policy: PasswordPolicy {
+            min_length: settings.password_min_length,
+        },
+        join_default_organization: settings.join_default_organization,
+        ..CoreSettings::default()
+    };
+    let identity = Identity::new(repo, hasher, tokens, Arc::new(SystemClock), core);
+    Ok((identity, cache))
+}
+
 impl Application {
     /// Bind the gRPC listener, connect the database, run migrations and wire the services.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
@@ -61,45 +108,8 @@ impl Application {
                 .await
                 .context("running migrations")?;
         }
-        let store: Arc<dyn identity_core::ports::Repo> =
-            Arc::new(identity_store::SeaRepo::new(db.clone()));
-        // Key/user lookups go through the cache; readiness still pings the database only.
-        let cached = identity_cache::CachedRepo::new(store, &settings.cache())
-            .context("configuring the cache")?;
-        let cache_stats = cached.stats();
-        let repo = Arc::new(cached);
-        let cache = repo.clone();
-        let concurrency = if settings.hash_concurrency == 0 {
-            num_cpus::get()
-        } else {
-            settings.hash_concurrency
-        };
-        let hasher = PasswordHasher::new(settings.argon2(), concurrency)?;
-        let secret = match &settings.jwt_secret {
-            Some(s) => s.clone(),
-            None => {
-                tracing::warn!(
-                    "IDENTITY_JWT_SECRET is not set: using a random secret; sessions end at restart"
-                );
-                let mut bytes = [0u8; 48];
-                rand::fill(&mut bytes);
-                SecretString::from(base64::Engine::encode(
-                    &base64::engine::general_purpose::STANDARD,
-                    bytes,
-                ))
-            }
-        };
-        let ttl =
-            chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
-        let tokens = TokenService::new(&secret, ttl)?;
-        let core = CoreSettings {
-            password_policy: PasswordPolicy {
-                min_length: settings.password_min_length,
-            },
-            join_default_organization: settings.join_default_organization,
-            ..CoreSettings::default()
-        };
-        let identity = Identity::new(repo, hasher, tokens, Arc::new(SystemClock), core);
+        let (identity, cache) = build_identity(&settings, db.clone())?;
+        let cache_stats = cache.stats();
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("binding {}", settings.grpc_addr))?;
