@@ -7,6 +7,8 @@ use identity_core::ports::Repo;
 use tokio::sync::watch;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+use crate::db_gate::DbGate;
+
 /// The service name a readiness probe checks.
 pub const READINESS_SERVICE: &str = "readiness";
 
@@ -26,10 +28,12 @@ pub(crate) async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     }
 }
 
-/// Ping the database every `interval` until `stop` turns true, reporting the result.
+/// Ping the database every `interval` until `stop` turns true, reporting the result (and
+/// opening or closing `gate`, which makes storage calls fail fast while the database is down).
 pub(crate) async fn watch_readiness(
     reporter: HealthReporter,
     repo: Arc<dyn Repo>,
+    gate: DbGate,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -40,6 +44,7 @@ pub(crate) async fn watch_readiness(
             return;
         }
         let ok = matches!(tokio::time::timeout(timeout, repo.ping()).await, Ok(Ok(())));
+        gate.set_reachable(ok);
         if last != Some(ok) {
             if ok {
                 tracing::info!("database reachable: ready");

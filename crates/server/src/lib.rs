@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod db_gate;
 pub mod grpc;
 pub mod health;
 pub mod startup;

@@ -20,7 +20,12 @@ use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
-use crate::{auth::AuthLayer, config::Settings, grpc, health};
+use crate::{
+    auth::AuthLayer,
+    config::Settings,
+    db_gate::{DbGate, GatedRepo},
+    grpc, health,
+};
 
 /// A built server, bound to its port, ready to run.
 #[derive(Debug)]
@@ -31,6 +36,7 @@ pub struct Application {
     settings: Settings,
     identity: Identity,
     db: identity_store::DatabaseConnection,
+    db_gate: DbGate,
     cache_stats: Arc<identity_cache::CacheStats>,
 }
 
@@ -62,6 +68,11 @@ impl Application {
         }
         let store: Arc<dyn identity_core::ports::Repo> =
             Arc::new(identity_store::SeaRepo::new(db.clone()));
+        // Below the cache: while readiness says the database is down, storage calls fail at
+        // once (see `db_gate`), cached lookups still answer.
+        let db_gate = DbGate::default();
+        let store: Arc<dyn identity_core::ports::Repo> =
+            Arc::new(GatedRepo::new(store, db_gate.clone()));
         // Key/user lookups go through the cache; readiness still pings the database only.
         let cached = identity_cache::CachedRepo::new(store, &settings.cache())
             .context("configuring the cache")?;
@@ -118,6 +129,7 @@ impl Application {
             settings,
             identity,
             db,
+            db_gate,
             cache_stats,
         })
     }
@@ -150,6 +162,7 @@ impl Application {
             settings,
             identity,
             db,
+            db_gate,
             cache_stats: _,
         } = self;
         // One shutdown, fanned out to the gRPC server and the gateway.
@@ -192,6 +205,7 @@ impl Application {
         let readiness = tokio::spawn(health::watch_readiness(
             reporter.clone(),
             identity.repo().clone(),
+            db_gate,
             Duration::from_millis(settings.readiness_interval_ms.max(50)),
             stop_rx,
         ));
