@@ -1,7 +1,8 @@
 //! Fail fast while the database is known to be down.
 //!
-//! The readiness watcher pings the database every `IDENTITY_READINESS_INTERVAL_MS` and records
-//! the outcome in a [`DbGate`]. While the last ping failed, [`GatedRepo`] refuses every storage
+//! The readiness watcher pings the database every `IDENTITY_READINESS_INTERVAL_MS` (on a
+//! connection of its own, so that a saturated pool is not taken for an outage; a ping that fails
+//! or stays unanswered for 1–2 s counts as down) and records the outcome in a [`DbGate`]. While the last ping failed, [`GatedRepo`] refuses every storage
 //! call at once with `Error::Unavailable` (gRPC UNAVAILABLE with `RetryInfo`, 503 in each REST
 //! dialect) instead of letting it wait for a pool connection: without this, a database that
 //! vanished without closing its sockets (a partition, a dead host) would hold every request for

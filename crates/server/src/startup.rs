@@ -37,6 +37,8 @@ pub struct Application {
     identity: Identity,
     db: identity_store::DatabaseConnection,
     db_gate: DbGate,
+    /// What readiness pings (see [`open_probe`]).
+    probe: identity_store::SeaRepo,
     cache_stats: Arc<identity_cache::CacheStats>,
 }
 
@@ -57,10 +59,39 @@ pub async fn open_database(
     Ok(db)
 }
 
+/// The readiness probe: a pool of one connection of its own, so that a burst saturating the
+/// main pool is not mistaken for a database outage (which would close the [`DbGate`] and
+/// refuse requests); the probe still fails as soon as the database refuses, resets or stops
+/// answering. An in-memory SQLite database lives only in the main pool, which is pinged then.
+async fn open_probe(
+    settings: &Settings,
+    db: &identity_store::DatabaseConnection,
+) -> anyhow::Result<identity_store::SeaRepo> {
+    let url = settings.database_url.expose_secret();
+    let conn = if url.contains(":memory:") || url.contains("mode=memory") {
+        db.clone()
+    } else {
+        identity_store::connect(
+            url,
+            identity_store::ConnectSettings {
+                max_connections: 1,
+                min_connections: 0,
+                acquire_timeout: health::PING_TIMEOUT_MAX,
+                idle_timeout: None,
+                ..identity_store::ConnectSettings::default()
+            },
+        )
+        .await
+        .context("connecting the readiness probe to the database")?
+    };
+    Ok(identity_store::SeaRepo::new(conn))
+}
+
 impl Application {
     /// Bind the gRPC listener, connect the database, run migrations and wire the services.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = open_database(&settings).await?;
+        let probe = open_probe(&settings, &db).await?;
         if settings.auto_migrate {
             identity_store::migrate(&db)
                 .await
@@ -130,6 +161,7 @@ impl Application {
             identity,
             db,
             db_gate,
+            probe,
             cache_stats,
         })
     }
@@ -163,6 +195,7 @@ impl Application {
             identity,
             db,
             db_gate,
+            probe,
             cache_stats: _,
         } = self;
         // One shutdown, fanned out to the gRPC server and the gateway.
@@ -204,7 +237,11 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let readiness = tokio::spawn(health::watch_readiness(
             reporter.clone(),
-            identity.repo().clone(),
+            health::Probes {
+                probe: Arc::new(probe),
+                pool: identity.repo().clone(),
+                pool_size: settings.db_max_connections,
+            },
             db_gate,
             Duration::from_millis(settings.readiness_interval_ms.max(50)),
             stop_rx,
