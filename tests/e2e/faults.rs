@@ -16,8 +16,9 @@ use std::{
 use identity_api::pb;
 use identity_server::health::READINESS_SERVICE;
 use identity_testkit::{
-    Backend, TestApp, postgres_server_addr, purge_redis_namespace, redis_server_addr,
-    replace_database_addr, spawn_app_with, start_tcp_proxy, test_redis_url, with_auth,
+    ADMIN_PASSWORD, ADMIN_USERNAME, Backend, TestApp, postgres_server_addr, purge_redis_namespace,
+    redis_server_addr, replace_database_addr, spawn_app_with, start_tcp_proxy, test_redis_url,
+    with_auth,
 };
 use secrecy::ExposeSecret as _;
 use tonic::{Code, Status};
@@ -25,7 +26,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
-use crate::support::{Must as _, key_request};
+use crate::support::{Must as _, key_request, update_user};
 
 /// How fast a call that needs the lost database must be refused.
 const FAIL_FAST: Duration = Duration::from_millis(500);
@@ -37,6 +38,8 @@ both!(
     primary_key_race_leaves_one_active_primary,
     keys_racing_their_users_deletion_leave_no_orphans,
     portainer_duplicate_creates_have_one_winner_each,
+    last_two_admins_demoting_each_other_keep_one,
+    last_two_owners_demoting_each_other_keep_one,
 );
 
 /// Poll `service` until it reports `wanted`; returns how long it took. Panics after `deadline`.
@@ -713,5 +716,201 @@ async fn portainer_duplicate_creates_have_one_winner_each(app: TestApp) {
         "WRITES {} {} concurrent Portainer POST /api/users ({NAMES} names x {COPIES}): {statuses:?}; {NAMES} rows",
         app.backend,
         NAMES * COPIES
+    );
+}
+
+const BOB_PASSWORD: &str = "bob-admin-password";
+
+/// Set `id`'s global role as the holder of `token`; the gRPC code on failure.
+async fn set_global_role(
+    app: &TestApp,
+    token: &str,
+    id: i64,
+    role: pb::GlobalRole,
+) -> Result<(), Code> {
+    app.users()
+        .update_user(with_auth(
+            update_user(
+                id,
+                pb::UserUpdate {
+                    global_role: role as i32,
+                    ..Default::default()
+                },
+                &["global_role"],
+            ),
+            token,
+        ))
+        .await
+        .map(|_| ())
+        .map_err(|s| s.code())
+}
+
+/// The two administrators demote each other at the same moment, round after round: the
+/// last-administrator rule holds under the race (checked atomically in the store), so there is
+/// always an administrator left and never two successes in one round.
+async fn last_two_admins_demoting_each_other_keep_one(app: TestApp) {
+    const ROUNDS: usize = 12;
+    let admin = app.init_admin().await;
+    let bob = app
+        .create_user_with(
+            &admin,
+            pb::CreateUserRequest {
+                username: "bob".to_owned(),
+                password: Some(BOB_PASSWORD.to_owned()),
+                global_role: pb::GlobalRole::Administrator as i32,
+                ..Default::default()
+            },
+        )
+        .await;
+    let mut outcomes = Vec::new();
+    for round in 0..ROUNDS {
+        let admin_token = app.login(ADMIN_USERNAME, ADMIN_PASSWORD).await;
+        let bob_token = app.login("bob", BOB_PASSWORD).await;
+        let (a, b) = tokio::join!(
+            set_global_role(&app, &admin_token, bob.id, pb::GlobalRole::Standard),
+            set_global_role(&app, &bob_token, 1, pb::GlobalRole::Standard),
+        );
+        outcomes.extend([a, b]);
+        for r in [a, b] {
+            assert!(
+                matches!(
+                    r,
+                    Ok(())
+                        | Err(Code::FailedPrecondition
+                            | Code::PermissionDenied
+                            | Code::Unauthenticated
+                            | Code::Unavailable
+                            | Code::Aborted)
+                ),
+                "round {round}: {r:?}"
+            );
+        }
+        assert!(
+            !(a.is_ok() && b.is_ok()),
+            "round {round}: both demotions passed: no administrator left"
+        );
+        // Re-arm: whoever is still an administrator promotes the other back.
+        let (holder, holder_password, other) = if a.is_ok() {
+            (ADMIN_USERNAME, ADMIN_PASSWORD, bob.id)
+        } else if b.is_ok() {
+            ("bob", BOB_PASSWORD, 1)
+        } else {
+            continue;
+        };
+        let token = app.login(holder, holder_password).await;
+        set_global_role(&app, &token, other, pb::GlobalRole::Administrator)
+            .await
+            .unwrap_or_else(|c| panic!("round {round}: re-promoting failed: {c:?}"));
+    }
+    // Still an administrator at the end, whatever happened.
+    let token = app.login(ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    let admins = app
+        .users()
+        .list_users(with_auth(pb::ListUsersRequest::default(), &token))
+        .await
+        .must()
+        .users
+        .into_iter()
+        .filter(|u| u.global_role == pb::GlobalRole::Administrator as i32)
+        .count();
+    assert!(admins >= 1);
+    eprintln!(
+        "WRITES {} {ROUNDS} rounds of two administrators demoting each other: {:?}; never 0 \
+         administrators",
+        app.backend,
+        tally(&outcomes)
+    );
+}
+
+/// The same for the two owners of an organization demoting each other to member.
+async fn last_two_owners_demoting_each_other_keep_one(app: TestApp) {
+    const ROUNDS: usize = 12;
+    let admin = app.init_admin().await;
+    let alice = app
+        .create_user(&admin, "alice", "alice-owner-password")
+        .await;
+    let carl = app.create_user(&admin, "carl", "carl-owner-password").await;
+    let alice_token = app.login("alice", "alice-owner-password").await;
+    let org = app
+        .orgs()
+        .create_organization(with_auth(
+            pb::CreateOrganizationRequest {
+                name: "race".to_owned(),
+            },
+            &alice_token,
+        ))
+        .await
+        .must()
+        .organization
+        .unwrap_or_else(|| panic!("no organization"))
+        .id;
+    let set_role = |token: String, user: i64, role: pb::OrganizationRole| {
+        let mut orgs = app.orgs();
+        let org = org.clone();
+        async move {
+            orgs.update_member_role(with_auth(
+                pb::UpdateMemberRoleRequest {
+                    organization_id: org,
+                    user_id: user,
+                    role: role as i32,
+                },
+                &token,
+            ))
+            .await
+            .map(|_| ())
+            .map_err(|s| s.code())
+        }
+    };
+    app.orgs()
+        .add_member(with_auth(
+            pb::AddMemberRequest {
+                organization_id: org.clone(),
+                user_id: carl.id,
+                role: pb::OrganizationRole::Owner as i32,
+            },
+            &alice_token,
+        ))
+        .await
+        .must();
+    let carl_token = app.login("carl", "carl-owner-password").await;
+    let mut outcomes = Vec::new();
+    for round in 0..ROUNDS {
+        let (a, b) = tokio::join!(
+            set_role(alice_token.clone(), carl.id, pb::OrganizationRole::Member),
+            set_role(carl_token.clone(), alice.id, pb::OrganizationRole::Member),
+        );
+        outcomes.extend([a, b]);
+        assert!(
+            !(a.is_ok() && b.is_ok()),
+            "round {round}: both demotions passed: no owner left"
+        );
+        for r in [a, b] {
+            assert!(
+                matches!(
+                    r,
+                    Ok(())
+                        | Err(Code::FailedPrecondition
+                            | Code::PermissionDenied
+                            | Code::Unavailable
+                            | Code::Aborted)
+                ),
+                "round {round}: {r:?}"
+            );
+        }
+        // Re-arm: the remaining owner promotes the other back.
+        if a.is_ok() {
+            set_role(alice_token.clone(), carl.id, pb::OrganizationRole::Owner)
+                .await
+                .unwrap_or_else(|c| panic!("round {round}: re-promoting carl: {c:?}"));
+        } else if b.is_ok() {
+            set_role(carl_token.clone(), alice.id, pb::OrganizationRole::Owner)
+                .await
+                .unwrap_or_else(|c| panic!("round {round}: re-promoting alice: {c:?}"));
+        }
+    }
+    eprintln!(
+        "WRITES {} {ROUNDS} rounds of two owners demoting each other: {:?}; never 0 owners",
+        app.backend,
+        tally(&outcomes)
     );
 }
