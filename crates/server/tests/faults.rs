@@ -5,6 +5,7 @@
 //! - SIGKILL mid-burst of writes: the database is consistent (no orphan rows, every
 //!   acknowledged write present, every acknowledged deletion complete) and a restarted server on
 //!   the same database serves.
+//!
 //! Each test prints its figures (`--no-capture`) for the README's "Reliability" section.
 
 use std::{
