@@ -8,6 +8,7 @@ mod support;
 mod access;
 mod api_key_roles;
 mod cache;
+mod faults;
 mod flow;
 mod health;
 mod member_handles;

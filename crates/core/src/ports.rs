@@ -61,10 +61,13 @@ pub trait Repo: Send + Sync + 'static {
     async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Vec<User>>;
     /// Number of users matching `filter` (its order and offset are ignored).
     async fn count_users(&self, filter: &UserFilter) -> Result<u64>;
-    /// Apply `patch` and set `updated_at = now`. `NotFound` when absent; `AlreadyExists` on clash.
+    /// Apply `patch` and set `updated_at = now`. `NotFound` when absent; `AlreadyExists` on clash;
+    /// `FailedPrecondition(LastAdmin)` when it would demote the last administrator (checked
+    /// atomically with the change, so concurrent demotions cannot remove every administrator).
     async fn update_user(&self, id: UserId, patch: UserPatch, now: DateTime<Utc>) -> Result<User>;
     /// Delete a user with its memberships, team memberships and API keys, in one transaction.
-    /// Returns the digests of the deleted keys (for cache eviction). `NotFound` when absent.
+    /// Returns the digests of the deleted keys (for cache eviction). `NotFound` when absent;
+    /// `FailedPrecondition(LastAdmin)` for the last administrator (atomically, as above).
     async fn delete_user(&self, id: UserId) -> Result<Vec<[u8; 32]>>;
 
     // --- API keys ---
@@ -148,9 +151,12 @@ pub trait Repo: Send + Sync + 'static {
         role: OrgRole,
         now: DateTime<Utc>,
     ) -> Result<Membership>;
-    /// Change a member's role. `NotFound { Membership }` when not a member.
+    /// Change a member's role. `NotFound { Membership }` when not a member;
+    /// `FailedPrecondition(LastOwner)` when it would demote the organization's last owner
+    /// (atomically with the change).
     async fn set_member_role(&self, org: Uuid, user: UserId, role: OrgRole) -> Result<Membership>;
-    /// Remove a member; `false` when it was not one.
+    /// Remove a member; `false` when it was not one. `FailedPrecondition(LastOwner)` for the
+    /// organization's last owner (atomically with the removal).
     async fn remove_member(&self, org: Uuid, user: UserId) -> Result<bool>;
     /// Number of owners of an organization.
     async fn count_owners(&self, org: Uuid) -> Result<u64>;

@@ -119,7 +119,8 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
             .await
             .context("running migrations")?;
     }
-    let (identity, cache) = startup::build_identity(settings, db.clone())?;
+    let store = std::sync::Arc::new(identity_store::SeaRepo::new(db.clone()));
+    let (identity, cache) = startup::build_identity(settings, store)?;
     let outcome = execute(&identity, command).await;
     if let Err(e) = cache.flush_touches().await {
         tracing::warn!(error = %e, "could not record key uses");

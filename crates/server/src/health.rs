@@ -7,6 +7,8 @@ use identity_core::ports::Repo;
 use tokio::sync::watch;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+use crate::db_gate::DbGate;
+
 /// The service name a readiness probe checks.
 pub const READINESS_SERVICE: &str = "readiness";
 
@@ -20,26 +22,60 @@ pub const READINESS_NAMES: [&str; 6] = [
     "identity.v1.TeamService",
 ];
 
+/// Shortest wait for a readiness ping (a fresh connection on a busy machine may need it).
+pub(crate) const PING_TIMEOUT_MIN: Duration = Duration::from_secs(1);
+/// Longest wait for a readiness ping: a database silent for this long counts as down.
+pub(crate) const PING_TIMEOUT_MAX: Duration = Duration::from_secs(2);
+
 pub(crate) async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     for name in READINESS_NAMES {
         reporter.set_service_status(name, status).await;
     }
 }
 
-/// Ping the database every `interval` until `stop` turns true, reporting the result.
+/// What the readiness watcher pings.
+pub(crate) struct Probes {
+    /// The probe's own connection: decides readiness and the gate.
+    pub(crate) probe: Arc<dyn Repo>,
+    /// The main pool (through the gate, whose `ping` is never refused).
+    pub(crate) pool: Arc<dyn Repo>,
+    /// The main pool's size.
+    pub(crate) pool_size: u32,
+}
+
+/// Ping the database every `interval` until `stop` turns true, reporting the result (and
+/// opening or closing `gate`, which makes storage calls fail fast while the database is down).
+///
+/// While the database is down the main pool is pinged too, and once it is back every pooled
+/// connection is pinged before the gate opens: a connection that died in the outage fails its
+/// ping and is dropped by the pool (which tests a connection when it is released after an
+/// error), so the first requests after the recovery do not land on dead connections.
 pub(crate) async fn watch_readiness(
     reporter: HealthReporter,
-    repo: Arc<dyn Repo>,
+    probes: Probes,
+    gate: DbGate,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let timeout = interval.clamp(Duration::from_millis(100), Duration::from_secs(2));
+    let timeout = interval.clamp(PING_TIMEOUT_MIN, PING_TIMEOUT_MAX);
+    let ping_pool = || async {
+        let _ = tokio::time::timeout(timeout, probes.pool.ping()).await;
+    };
     let mut last: Option<bool> = None;
     loop {
         if *stop.borrow() {
             return;
         }
-        let ok = matches!(tokio::time::timeout(timeout, repo.ping()).await, Ok(Ok(())));
+        let ok = matches!(
+            tokio::time::timeout(timeout, probes.probe.ping()).await,
+            Ok(Ok(()))
+        );
+        if !ok {
+            ping_pool().await;
+        } else if last == Some(false) {
+            futures::future::join_all((0..probes.pool_size.max(1)).map(|_| ping_pool())).await;
+        }
+        gate.set_reachable(ok);
         if last != Some(ok) {
             if ok {
                 tracing::info!("database reachable: ready");

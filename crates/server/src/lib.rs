@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod db_gate;
 pub mod grpc;
 pub mod health;
 pub mod startup;

@@ -20,7 +20,12 @@ use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
-use crate::{auth::AuthLayer, config::Settings, grpc, health};
+use crate::{
+    auth::AuthLayer,
+    config::Settings,
+    db_gate::{DbGate, GatedRepo},
+    grpc, health,
+};
 
 /// A built server, bound to its port, ready to run.
 #[derive(Debug)]
@@ -31,6 +36,9 @@ pub struct Application {
     settings: Settings,
     identity: Identity,
     db: identity_store::DatabaseConnection,
+    db_gate: DbGate,
+    /// What readiness pings (see [`open_probe`]).
+    probe: identity_store::SeaRepo,
     cache_stats: Arc<identity_cache::CacheStats>,
     cache: Arc<identity_cache::CachedRepo>,
 }
@@ -52,15 +60,13 @@ pub async fn open_database(
     Ok(db)
 }
 
-/// The use cases over the database `db`: the store, the cache in front of it (with Redis when
-/// configured), the password hasher and the token service, all from `settings`. Used by the
-/// server and by the `admin` commands.
+/// The use cases over `store`: the cache in front of it (with Redis when configured), the
+/// password hasher and the token service, all from `settings`. Used by the server (over the
+/// gated store) and by the `admin` commands (over the plain store).
 pub fn build_identity(
     settings: &Settings,
-    db: identity_store::DatabaseConnection,
+    store: Arc<dyn identity_core::ports::Repo>,
 ) -> anyhow::Result<(Identity, Arc<identity_cache::CachedRepo>)> {
-    let store: Arc<dyn identity_core::ports::Repo> =
-        Arc::new(identity_store::SeaRepo::new(db.clone()));
     // Key/user lookups go through the cache; readiness still pings the database only.
     let cached = identity_cache::CachedRepo::new(store, &settings.cache())
         .context("configuring the cache")?;
@@ -99,16 +105,52 @@ pub fn build_identity(
     Ok((identity, cache))
 }
 
+/// The readiness probe: a pool of one connection of its own, so that a burst saturating the
+/// main pool is not mistaken for a database outage (which would close the [`DbGate`] and
+/// refuse requests); the probe still fails as soon as the database refuses, resets or stops
+/// answering. An in-memory SQLite database lives only in the main pool, which is pinged then.
+async fn open_probe(
+    settings: &Settings,
+    db: &identity_store::DatabaseConnection,
+) -> anyhow::Result<identity_store::SeaRepo> {
+    let url = settings.database_url.expose_secret();
+    let conn = if url.contains(":memory:") || url.contains("mode=memory") {
+        db.clone()
+    } else {
+        identity_store::connect(
+            url,
+            identity_store::ConnectSettings {
+                max_connections: 1,
+                min_connections: 0,
+                acquire_timeout: health::PING_TIMEOUT_MAX,
+                idle_timeout: None,
+                ..identity_store::ConnectSettings::default()
+            },
+        )
+        .await
+        .context("connecting the readiness probe to the database")?
+    };
+    Ok(identity_store::SeaRepo::new(conn))
+}
+
 impl Application {
     /// Bind the gRPC listener, connect the database, run migrations and wire the services.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = open_database(&settings).await?;
+        let probe = open_probe(&settings, &db).await?;
         if settings.auto_migrate {
             identity_store::migrate(&db)
                 .await
                 .context("running migrations")?;
         }
-        let (identity, cache) = build_identity(&settings, db.clone())?;
+        let store: Arc<dyn identity_core::ports::Repo> =
+            Arc::new(identity_store::SeaRepo::new(db.clone()));
+        // Below the cache: while readiness says the database is down, storage calls fail at
+        // once (see `db_gate`), cached lookups still answer.
+        let db_gate = DbGate::default();
+        let store: Arc<dyn identity_core::ports::Repo> =
+            Arc::new(GatedRepo::new(store, db_gate.clone()));
+        let (identity, cache) = build_identity(&settings, store)?;
         let cache_stats = cache.stats();
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
@@ -130,6 +172,8 @@ impl Application {
             settings,
             identity,
             db,
+            db_gate,
+            probe,
             cache_stats,
             cache,
         })
@@ -163,6 +207,8 @@ impl Application {
             settings,
             identity,
             db,
+            db_gate,
+            probe,
             cache_stats: _,
             cache,
         } = self;
@@ -205,7 +251,12 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let readiness = tokio::spawn(health::watch_readiness(
             reporter.clone(),
-            identity.repo().clone(),
+            health::Probes {
+                probe: Arc::new(probe),
+                pool: identity.repo().clone(),
+                pool_size: settings.db_max_connections,
+            },
+            db_gate,
             Duration::from_millis(settings.readiness_interval_ms.max(50)),
             stop_rx,
         ));

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use identity_core::{
-    Entity, Error, Result,
+    Entity, Error, Precondition, Result,
     domain::{
         ApiKey, GlobalRole, KeyGrant, Membership, NewApiKey, NewUser, OrgRole, Organization, Team,
         TeamMembership, TeamRole, User, UserFilter, UserId, UserOrderField, UserPatch,
@@ -201,6 +201,48 @@ async fn any_admin<C: ConnectionTrait>(conn: &C) -> Result<bool> {
         .await
         .map_err(db_err)?;
     Ok(row.is_some())
+}
+
+/// Lock every administrator row (Postgres `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already
+/// serialises writers) and return their ids. Called first in a write transaction that may take
+/// the administrator role away, so that "is `id` the last administrator?" and the change are
+/// atomic: two concurrent demotions or deletions of the last two administrators cannot both pass
+/// (a count taken before the transaction could, under READ COMMITTED).
+async fn lock_admins(txn: &DatabaseTransaction) -> Result<Vec<UserId>> {
+    users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::GlobalRole.eq(GlobalRole::Administrator.as_str()))
+        .order_by_asc(users::Column::Id)
+        .lock(LockType::Update)
+        .into_tuple::<i64>()
+        .all(txn)
+        .await
+        .map_err(db_err)
+}
+
+/// [`lock_admins`] for the owners of `org` (their membership rows); returns the owners' ids.
+async fn lock_owners(txn: &DatabaseTransaction, org: Uuid) -> Result<Vec<UserId>> {
+    memberships::Entity::find()
+        .select_only()
+        .column(memberships::Column::UserId)
+        .filter(memberships::Column::OrganizationId.eq(org))
+        .filter(memberships::Column::Role.eq(OrgRole::Owner.as_str()))
+        .order_by_asc(memberships::Column::UserId)
+        .lock(LockType::Update)
+        .into_tuple::<i64>()
+        .all(txn)
+        .await
+        .map_err(db_err)
+}
+
+/// `LastAdmin` when `id` is the only administrator in `admins`.
+fn check_last(ids: &[UserId], id: UserId, last: Precondition) -> Result<()> {
+    if ids.contains(&id) && ids.len() <= 1 {
+        Err(Error::FailedPrecondition(last))
+    } else {
+        Ok(())
+    }
 }
 
 async fn find_default_org<C: ConnectionTrait>(conn: &C) -> Result<Option<organizations::Model>> {
@@ -458,6 +500,12 @@ impl Repo for SeaRepo {
     async fn update_user(&self, id: UserId, patch: UserPatch, now: DateTime<Utc>) -> Result<User> {
         let txn = self.begin().await?;
         let result = async {
+            // A role change never leaves the service without an administrator (see
+            // `lock_admins`; the service checks first for the common case).
+            let admins = match patch.global_role {
+                Some(role) if role != GlobalRole::Administrator => Some(lock_admins(&txn).await?),
+                Some(_) | None => None,
+            };
             // Locked so that a concurrent delete cannot slip between the read and the update.
             let current = users::Entity::find_by_id(id)
                 .lock(LockType::NoKeyUpdate)
@@ -465,6 +513,9 @@ impl Repo for SeaRepo {
                 .await
                 .map_err(db_err)?
                 .ok_or(Error::not_found(Entity::User))?;
+            if let Some(admins) = &admins {
+                check_last(admins, id, Precondition::LastAdmin)?;
+            }
             let mut m = current.into_active_model();
             let UserPatch {
                 username,
@@ -513,6 +564,8 @@ impl Repo for SeaRepo {
     async fn delete_user(&self, id: UserId) -> Result<Vec<[u8; 32]>> {
         let txn = self.begin().await?;
         let result = async {
+            let admins = lock_admins(&txn).await?;
+            check_last(&admins, id, Precondition::LastAdmin)?;
             let exists = users::Entity::find_by_id(id)
                 .select_only()
                 .column(users::Column::Id)
@@ -766,6 +819,10 @@ impl Repo for SeaRepo {
     async fn set_member_role(&self, org: Uuid, user: UserId, role: OrgRole) -> Result<Membership> {
         let txn = self.begin().await?;
         let result = async {
+            if role != OrgRole::Owner {
+                let owners = lock_owners(&txn, org).await?;
+                check_last(&owners, user, Precondition::LastOwner)?;
+            }
             let res = memberships::Entity::update_many()
                 .col_expr(memberships::Column::Role, Expr::value(role.as_str()))
                 .filter(memberships::Column::OrganizationId.eq(org))
@@ -788,13 +845,20 @@ impl Repo for SeaRepo {
     }
 
     async fn remove_member(&self, org: Uuid, user: UserId) -> Result<bool> {
-        let res = memberships::Entity::delete_many()
-            .filter(memberships::Column::OrganizationId.eq(org))
-            .filter(memberships::Column::UserId.eq(user))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        Ok(res.rows_affected > 0)
+        let txn = self.begin().await?;
+        let result = async {
+            let owners = lock_owners(&txn, org).await?;
+            check_last(&owners, user, Precondition::LastOwner)?;
+            let res = memberships::Entity::delete_many()
+                .filter(memberships::Column::OrganizationId.eq(org))
+                .filter(memberships::Column::UserId.eq(user))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            Ok(res.rows_affected > 0)
+        }
+        .await;
+        finish(txn, result).await
     }
 
     async fn count_owners(&self, org: Uuid) -> Result<u64> {

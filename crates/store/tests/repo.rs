@@ -10,7 +10,7 @@ use std::{path::PathBuf, time::Duration};
 
 use chrono::{DateTime, Utc};
 use identity_core::{
-    Entity, Error,
+    Entity, Error, Precondition,
     domain::{
         Email, GlobalRole, KeyRole, NewApiKey, NewUser, OrgRole, Preferences, TeamRole, UserFilter,
         UserOrder, UserOrderField, UserPatch, Username,
@@ -67,6 +67,7 @@ on_both_backends!(
     closed_pool_is_unavailable,
     key_grants_join_key_owner_and_memberships,
     key_uses_are_written_in_batches,
+    last_admin_and_last_owner_are_kept_by_the_store,
 );
 
 enum Cleanup {
@@ -1780,4 +1781,68 @@ async fn key_uses_are_written_in_batches(b: Backend) {
     assert_eq!(read(a.id).await, Some(later));
     assert_eq!(read(c.id).await, Some(later));
     t.repo.touch_api_keys(&[]).await.unwrap();
+}
+
+/// The store itself refuses to demote or delete the last administrator and to demote or remove
+/// the last owner (checked inside the write transaction, so that concurrent calls cannot both
+/// pass; `tests/e2e/faults.rs` races them), and allows it while another one is left.
+async fn last_admin_and_last_owner_are_kept_by_the_store(b: Backend) {
+    let t = TestDb::new(b).await;
+    let ada = t
+        .repo
+        .create_user(new_user("ada", None, GlobalRole::Administrator), None)
+        .await
+        .unwrap();
+    let demote = || UserPatch {
+        global_role: Some(GlobalRole::Standard),
+        ..UserPatch::default()
+    };
+    let last_admin =
+        |r: Result<_, Error>| matches!(r, Err(Error::FailedPrecondition(Precondition::LastAdmin)));
+    assert!(last_admin(
+        t.repo.update_user(ada.id, demote(), t0()).await.map(|_| ())
+    ));
+    assert!(last_admin(t.repo.delete_user(ada.id).await.map(|_| ())));
+    let bea = t
+        .repo
+        .create_user(new_user("bea", None, GlobalRole::Administrator), None)
+        .await
+        .unwrap();
+    t.repo.update_user(ada.id, demote(), t0()).await.unwrap();
+    assert!(last_admin(t.repo.delete_user(bea.id).await.map(|_| ())));
+    // Other changes of the last administrator are not affected.
+    let rename = UserPatch {
+        display_name: Some("Bea".into()),
+        ..UserPatch::default()
+    };
+    t.repo.update_user(bea.id, rename, t0()).await.unwrap();
+
+    let org = t
+        .repo
+        .create_organization(Uuid::new_v4(), "Solo".into(), ada.id, t0())
+        .await
+        .unwrap();
+    let last_owner =
+        |r: Result<_, Error>| matches!(r, Err(Error::FailedPrecondition(Precondition::LastOwner)));
+    assert!(last_owner(
+        t.repo
+            .set_member_role(org.id, ada.id, OrgRole::Member)
+            .await
+            .map(|_| ())
+    ));
+    assert!(last_owner(
+        t.repo.remove_member(org.id, ada.id).await.map(|_| ())
+    ));
+    t.repo
+        .add_member(org.id, bea.id, OrgRole::Owner, t0())
+        .await
+        .unwrap();
+    t.repo
+        .set_member_role(org.id, ada.id, OrgRole::Member)
+        .await
+        .unwrap();
+    assert!(last_owner(
+        t.repo.remove_member(org.id, bea.id).await.map(|_| ())
+    ));
+    assert!(t.repo.remove_member(org.id, ada.id).await.unwrap());
 }

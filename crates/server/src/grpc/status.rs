@@ -9,6 +9,9 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 /// Domain of every `ErrorInfo` this service emits.
 pub const ERROR_DOMAIN: &str = "identity";
 
+/// The `RetryInfo` delay of an UNAVAILABLE status (a lost database is retried after this).
+const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Convert a domain error. Internal and unavailable causes are logged here and never shown.
 pub(crate) fn to_status(e: Error) -> Status {
     let mut details = ErrorDetails::new();
@@ -31,6 +34,7 @@ pub(crate) fn to_status(e: Error) -> Status {
         }
         Error::Unavailable(cause) => {
             tracing::warn!(error.cause = %cause, "dependency unavailable");
+            details.set_retry_info(Some(UNAVAILABLE_RETRY_AFTER));
             (
                 Code::Unavailable,
                 "the service is temporarily unavailable; retry later".to_owned(),
