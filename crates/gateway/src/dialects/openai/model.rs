@@ -4,19 +4,22 @@ use identity_api::pb;
 use serde::Serialize;
 
 /// `organization.user`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub(crate) struct OrgUser {
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) email: Option<String>,
+    #[schema(value_type = Option<String>)]
     pub(crate) role: Option<&'static str>,
     pub(crate) added_at: i64,
 }
 
 /// A list page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct List<T> {
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) data: Vec<T>,
     pub(crate) first_id: Option<String>,
@@ -25,28 +28,33 @@ pub(crate) struct List<T> {
 }
 
 /// `{"object": "<…>.deleted", "id", "deleted": true}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Deleted {
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) id: String,
     pub(crate) deleted: bool,
 }
 
 /// The `owner` of an admin key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct KeyOwner {
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub(crate) kind: &'static str,
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) created_at: i64,
+    #[schema(value_type = Option<String>)]
     pub(crate) role: Option<&'static str>,
 }
 
 /// `organization.admin_api_key`, plus `value` on creation only.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AdminKey {
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) id: String,
     pub(crate) name: Option<String>,
