@@ -60,7 +60,7 @@ async fn all_keys(st: &AppState, c: &Caller) -> Result<Vec<pb::ApiKey>, OpenAiEr
 
 /// `GET /v1/organization/admin_api_keys`.
 #[utoipa::path(
-    get, path = "/v1/organization/admin_api_keys", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
+    get, path = "/v1/organization/admin_api_keys", operation_id = "admin-api-keys-list", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
     params(
         ("limit" = Option<i32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
         ("after" = Option<String>, Query, description = "A key id (key_…): list after it"),
@@ -173,7 +173,7 @@ fn create_fields(body: &Value) -> Result<(String, Option<i64>), OpenAiError> {
 
 /// `POST /v1/organization/admin_api_keys`: the new key's `value` is in this answer only.
 #[utoipa::path(
-    post, path = "/v1/organization/admin_api_keys", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
+    post, path = "/v1/organization/admin_api_keys", operation_id = "admin-api-keys-create", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
     params(("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
     request_body = crate::openapi::openai::AdminApiKeyCreateRequest,
     responses(
@@ -240,7 +240,7 @@ async fn find(st: &AppState, c: &Caller, id: &str) -> Result<pb::ApiKey, OpenAiE
 
 /// `GET /v1/organization/admin_api_keys/{key_id}`.
 #[utoipa::path(
-    get, path = "/v1/organization/admin_api_keys/{key_id}", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
+    get, path = "/v1/organization/admin_api_keys/{key_id}", operation_id = "admin-api-keys-get", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
     params(("key_id" = String, Path, description = "Admin key id (key_…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
     responses(
         (status = 200, description = "The admin key", body = AdminKey),
@@ -267,7 +267,7 @@ pub(crate) async fn retrieve(
 
 /// `DELETE /v1/organization/admin_api_keys/{key_id}`: revokes the key at once.
 #[utoipa::path(
-    delete, path = "/v1/organization/admin_api_keys/{key_id}", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
+    delete, path = "/v1/organization/admin_api_keys/{key_id}", operation_id = "admin-api-keys-delete", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
     params(("key_id" = String, Path, description = "Admin key id (key_…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
     responses(
         (status = 200, description = "Revoked", body = Deleted),

@@ -32,7 +32,7 @@ fn user_not_found(id: &str) -> OpenAiError {
 
 /// `GET /v1/organization/users`.
 #[utoipa::path(
-    get, path = "/v1/organization/users", tag = "users", security(("ApiKeyAuth" = [])),
+    get, path = "/v1/organization/users", operation_id = "list-users", tag = "users", security(("ApiKeyAuth" = [])),
     params(
         ("limit" = Option<i32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
         ("after" = Option<String>, Query, description = "A user id (user-…): list after it"),
@@ -115,7 +115,7 @@ async fn member(st: &AppState, c: &super::Caller, id: &str) -> Result<pb::Member
 
 /// `GET /v1/organization/users/{user_id}`.
 #[utoipa::path(
-    get, path = "/v1/organization/users/{user_id}", tag = "users", security(("ApiKeyAuth" = [])),
+    get, path = "/v1/organization/users/{user_id}", operation_id = "retrieve-user", tag = "users", security(("ApiKeyAuth" = [])),
     params(("user_id" = String, Path, description = "User id (user-…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
     responses(
         (status = 200, description = "The organization user", body = OrgUser),
@@ -165,7 +165,7 @@ fn requested_role(body: &Value) -> Result<Option<pb::OrganizationRole>, OpenAiEr
 
 /// `POST /v1/organization/users/{user_id}`: change the role.
 #[utoipa::path(
-    post, path = "/v1/organization/users/{user_id}", tag = "users", security(("ApiKeyAuth" = [])),
+    post, path = "/v1/organization/users/{user_id}", operation_id = "modify-user", tag = "users", security(("ApiKeyAuth" = [])),
     params(("user_id" = String, Path, description = "User id (user-…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
     request_body = crate::openapi::openai::UserRoleUpdateRequest,
     responses(
@@ -208,7 +208,7 @@ pub(crate) async fn update(
 
 /// `DELETE /v1/organization/users/{user_id}`: remove from this organization only.
 #[utoipa::path(
-    delete, path = "/v1/organization/users/{user_id}", tag = "users", security(("ApiKeyAuth" = [])),
+    delete, path = "/v1/organization/users/{user_id}", operation_id = "delete-user", tag = "users", security(("ApiKeyAuth" = [])),
     params(("user_id" = String, Path, description = "User id (user-…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
     responses(
         (status = 200, description = "Removed from the organization", body = Deleted),

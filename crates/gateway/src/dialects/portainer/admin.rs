@@ -14,7 +14,7 @@ use crate::AppState;
 
 /// `GET /api/users/admin/check` → 204 when an administrator exists, else 404.
 #[utoipa::path(
-    get, path = "/api/users/admin/check", tag = "users",
+    get, path = "/api/users/admin/check", operation_id = "UserAdminCheck", tag = "users",
     responses(
         (status = 204, description = "An administrator exists"),
         (status = 404, description = "No administrator yet", body = crate::openapi::portainer::ErrorBody),
@@ -39,7 +39,7 @@ pub(crate) async fn check(State(st): State<AppState>) -> Result<StatusCode, Port
 /// `POST /api/users/admin/init` → 200 `User` (without any password field); 409 once an
 /// administrator exists, which wins over a weak password as in Portainer.
 #[utoipa::path(
-    post, path = "/api/users/admin/init", tag = "users",
+    post, path = "/api/users/admin/init", operation_id = "UserAdminInit", tag = "users",
     request_body = crate::openapi::portainer::AdminInitPayload,
     responses(
         (status = 200, description = "The administrator (never with a password field)", body = User),

@@ -29,7 +29,7 @@ fn invalid_credentials() -> PortainerError {
 
 /// `POST /api/auth` → 200 `{"jwt"}` and the `portainer_api_key` cookie; 422 on wrong credentials.
 #[utoipa::path(
-    post, path = "/api/auth", tag = "auth",
+    post, path = "/api/auth", operation_id = "AuthenticateUser", tag = "auth",
     request_body = crate::openapi::portainer::AuthenticatePayload,
     responses(
         (status = 200, description = "Logged in; the JWT is also set as the `portainer_api_key` cookie", body = AuthenticateResponse),

@@ -28,7 +28,7 @@ const PAGE_SIZE: i32 = 100;
 
 /// `GET /api/users/me` → the caller, plus `forceChangePassword`.
 #[utoipa::path(
-    get, path = "/api/users/me", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
+    get, path = "/api/users/me", operation_id = "CurrentUserInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
     responses(
         (status = 200, description = "The caller", body = CurrentUser),
         (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
@@ -57,7 +57,7 @@ pub(crate) async fn me(
 /// `GET /api/users` → `[{Id, Username, Role}]`: administrators see everyone, team leaders the
 /// standard users, others get 403.
 #[utoipa::path(
-    get, path = "/api/users", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
+    get, path = "/api/users", operation_id = "UserList", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
     params(("environmentId" = Option<i64>, Query, description = "Only users with access to this environment; this service has none, so any id but 0 is 404")),
     responses(
         (status = 200, description = "Users (at most 10000), each with Id, Username and Role only", body = Vec<UserListItem>),
@@ -132,7 +132,7 @@ pub(crate) async fn list(
 
 /// `POST /api/users` (administrators) → 200 `User`; the username is stored lower-cased.
 #[utoipa::path(
-    post, path = "/api/users", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
+    post, path = "/api/users", operation_id = "UserCreate", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
     request_body = crate::openapi::portainer::UserCreatePayload,
     responses(
         (status = 200, description = "The new user", body = User),
@@ -191,7 +191,7 @@ pub(crate) async fn create(
 
 /// `GET /api/users/{id}` → 200 `User`; self or administrator.
 #[utoipa::path(
-    get, path = "/api/users/{id}", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    get, path = "/api/users/{id}", operation_id = "UserInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
     responses(
         (status = 200, description = "The user", body = User),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
@@ -226,7 +226,7 @@ pub(crate) async fn inspect(
 /// `DELETE /api/users/{id}` (administrators) → 204. User 1, the caller itself and the last
 /// administrator are refused with 403.
 #[utoipa::path(
-    delete, path = "/api/users/{id}", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    delete, path = "/api/users/{id}", operation_id = "UserDelete", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
@@ -251,7 +251,7 @@ pub(crate) async fn delete(
 
 /// `GET /api/users/{id}/memberships` → `[TeamMembership]`; self or administrator.
 #[utoipa::path(
-    get, path = "/api/users/{id}/memberships", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    get, path = "/api/users/{id}/memberships", operation_id = "UserMembershipsInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
     responses(
         (status = 200, description = "The user's team memberships (empty for an unknown user)", body = Vec<TeamMembership>),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
@@ -350,7 +350,7 @@ impl UpdatePayload {
 /// means unchanged). Username and role changes are for administrators; a new password needs the
 /// current one unless the caller is an administrator.
 #[utoipa::path(
-    put, path = "/api/users/{id}", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    put, path = "/api/users/{id}", operation_id = "UserUpdate", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
     request_body = crate::openapi::portainer::UserUpdatePayload,
     responses(
         (status = 200, description = "The updated user", body = User),
@@ -484,7 +484,7 @@ pub(crate) async fn update(
 /// `PUT /api/users/{id}/passwd` → 204. The current password is always required and checked, even
 /// for administrators.
 #[utoipa::path(
-    put, path = "/api/users/{id}/passwd", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    put, path = "/api/users/{id}/passwd", operation_id = "UserUpdatePassword", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
     request_body = crate::openapi::portainer::UserUpdatePasswordPayload,
     responses(
         (status = 204, description = "Password changed"),

@@ -170,7 +170,7 @@ async fn revoke_own(
 /// `set_user_api_key`, B's `create_user_api_key`). Roles 0 read, 1 admin, 2 owner; the key's
 /// `dataset_ids`, `organization_ids`, `scopes` and `expires_at` restrict it on the server.
 #[utoipa::path(
-    post, path = "/api/user/api_key", tag = "user", security(("ApiKey" = [])),
+    post, path = "/api/user/api_key", operation_id = "create_user_api_key", tag = "user", security(("ApiKey" = [])),
     params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     request_body = CreateKey,
     responses(
@@ -206,7 +206,7 @@ pub(crate) async fn create_user_key(
 
 /// `GET /api/user/api_key` → `[ApiKeyRespBody]`: the caller's active keys.
 #[utoipa::path(
-    get, path = "/api/user/api_key", tag = "user", security(("ApiKey" = [])),
+    get, path = "/api/user/api_key", operation_id = "get_user_api_keys", tag = "user", security(("ApiKey" = [])),
     params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 200, description = "The caller's active keys", body = Vec<ApiKeyRespBody>),
@@ -235,7 +235,7 @@ pub(crate) async fn list_user_keys(
 /// `DELETE /api/user/api_key/{api_key_id}` → 204, also when no key of the caller matched; never
 /// touches another user's key, not even for an administrator.
 #[utoipa::path(
-    delete, path = "/api/user/api_key/{api_key_id}", tag = "user", security(("ApiKey" = [])),
+    delete, path = "/api/user/api_key/{api_key_id}", operation_id = "delete_user_api_key", tag = "user", security(("ApiKey" = [])),
     params(("api_key_id" = String, Path, format = Uuid, description = "Key id"), ("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 204, description = "Revoked, or no key of the caller matched"),
@@ -273,7 +273,7 @@ fn org_role(
 /// `POST /api/organization/api_key` → 200 `{"api_key"}`: a key of the caller bound to the
 /// `TR-Organization` organization; its role may not exceed the caller's there (400).
 #[utoipa::path(
-    post, path = "/api/organization/api_key", tag = "organization", security(("ApiKey" = [])),
+    post, path = "/api/organization/api_key", operation_id = "create_organization_api_key", tag = "organization", security(("ApiKey" = [])),
     params(("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     request_body = CreateKey,
     responses(
@@ -322,7 +322,7 @@ pub(crate) async fn create_org_key(
 /// `GET /api/organization/api_key` → `[ApiKeyRespBody]`: the caller's active keys bound to the
 /// `TR-Organization` organization.
 #[utoipa::path(
-    get, path = "/api/organization/api_key", tag = "organization", security(("ApiKey" = [])),
+    get, path = "/api/organization/api_key", operation_id = "get_organization_api_keys", tag = "organization", security(("ApiKey" = [])),
     params(("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 200, description = "The caller's active keys bound to the organization", body = Vec<ApiKeyRespBody>),
@@ -351,7 +351,7 @@ pub(crate) async fn list_org_keys(
 /// `DELETE /api/organization/api_key/{api_key_id}` → 204, also when no key of the caller bound to
 /// the `TR-Organization` organization matched.
 #[utoipa::path(
-    delete, path = "/api/organization/api_key/{api_key_id}", tag = "organization", security(("ApiKey" = [])),
+    delete, path = "/api/organization/api_key/{api_key_id}", operation_id = "delete_organization_api_key", tag = "organization", security(("ApiKey" = [])),
     params(("api_key_id" = String, Path, format = Uuid, description = "Key id"), ("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 204, description = "Revoked, or no key of the caller bound to the organization matched"),

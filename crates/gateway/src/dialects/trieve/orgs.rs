@@ -28,7 +28,7 @@ pub(crate) struct CreateOrganization {
 
 /// `POST /api/organization` → 200 `Organization`; the caller becomes its owner.
 #[utoipa::path(
-    post, path = "/api/organization", tag = "organization", security(("ApiKey" = [])),
+    post, path = "/api/organization", operation_id = "create_organization", tag = "organization", security(("ApiKey" = [])),
     params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     request_body = CreateOrganization,
     responses(
@@ -63,7 +63,7 @@ pub(crate) async fn create(
 /// and its membership only (members and administrators; others 403). A `TR-Organization` header
 /// naming another organization is 403.
 #[utoipa::path(
-    get, path = "/api/organization/users/{organization_id}", tag = "organization", security(("ApiKey" = [])),
+    get, path = "/api/organization/users/{organization_id}", operation_id = "get_organization_users", tag = "organization", security(("ApiKey" = [])),
     params(("organization_id" = String, Path, format = Uuid, description = "Organization id"), ("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 200, description = "Members (at most 10000), each with this organization only", body = Vec<SlimUser>),

@@ -40,7 +40,7 @@ pub(crate) struct UpdateUserOrgRole {
 /// the caller's, another user without admin/owner, a target who is not a member. The server
 /// applies the same rules again (and refuses to demote the last owner).
 #[utoipa::path(
-    put, path = "/api/user", tag = "user", security(("ApiKey" = [])),
+    put, path = "/api/user", operation_id = "update_user_org_role", tag = "user", security(("ApiKey" = [])),
     params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     request_body = UpdateUserOrgRole,
     responses(
@@ -148,7 +148,7 @@ pub(crate) async fn update_role(
 /// `user_orgs[].role` is the role the credential may use there (a read key shows 0, as Trieve
 /// downgrades a read key's memberships).
 #[utoipa::path(
-    get, path = "/api/auth/me", tag = "auth", security(("ApiKey" = [])),
+    get, path = "/api/auth/me", operation_id = "get_me", tag = "auth", security(("ApiKey" = [])),
     params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 200, description = "The caller with the organizations its credential may use", body = SlimUser),
