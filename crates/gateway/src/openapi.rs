@@ -147,13 +147,15 @@ pub(crate) mod portainer {
     }
 
     /// Portainer's error envelope (`pkg/libhttp/error`); empty fields are left out.
-    #[derive(Debug, ToSchema)]
+    #[derive(Debug, Deserialize, ToSchema)]
     #[allow(dead_code)]
     pub(crate) struct ErrorBody {
         /// What failed.
-        message: Option<String>,
+        #[serde(default)]
+        message: String,
         /// Why, capitalised.
-        details: Option<String>,
+        #[serde(default)]
+        details: String,
     }
 
     /// `auth.authenticatePayload`.
@@ -374,8 +376,10 @@ pub(crate) mod openai {
         #[schema(rename = "type")]
         kind: String,
         /// The parameter at fault.
+        #[schema(required = true)]
         param: Option<String>,
         /// A machine-readable code.
+        #[schema(required = true)]
         code: Option<String>,
     }
 

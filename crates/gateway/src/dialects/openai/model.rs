@@ -10,8 +10,9 @@ pub(crate) struct OrgUser {
     pub(crate) object: &'static str,
     pub(crate) id: String,
     pub(crate) name: String,
+    #[schema(required = true)]
     pub(crate) email: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub(crate) role: Option<&'static str>,
     pub(crate) added_at: i64,
 }
@@ -22,7 +23,9 @@ pub(crate) struct List<T> {
     #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) data: Vec<T>,
+    #[schema(required = true)]
     pub(crate) first_id: Option<String>,
+    #[schema(required = true)]
     pub(crate) last_id: Option<String>,
     pub(crate) has_more: bool,
 }
@@ -47,7 +50,7 @@ pub(crate) struct KeyOwner {
     pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) created_at: i64,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub(crate) role: Option<&'static str>,
 }
 
@@ -57,10 +60,13 @@ pub(crate) struct AdminKey {
     #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) id: String,
+    #[schema(required = true)]
     pub(crate) name: Option<String>,
     pub(crate) redacted_value: String,
     pub(crate) created_at: i64,
+    #[schema(required = true)]
     pub(crate) expires_at: Option<i64>,
+    #[schema(required = true)]
     pub(crate) last_used_at: Option<i64>,
     pub(crate) owner: KeyOwner,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -57,10 +57,10 @@ pub(crate) struct User {
     pub(crate) use_cache: bool,
     /// Deprecated and always `null` in Portainer CE; Go emits these capitalised names.
     #[serde(rename = "PortainerAuthorizations")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, required = true)]
     pub(crate) portainer_authorizations: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(rename = "EndpointAuthorizations")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, required = true)]
     pub(crate) endpoint_authorizations: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

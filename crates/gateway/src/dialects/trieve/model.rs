@@ -273,7 +273,9 @@ pub(crate) struct ApiKeyRespBody {
     pub(crate) organization_id: String,
     pub(crate) name: String,
     pub(crate) role: i32,
+    #[schema(required = true)]
     pub(crate) dataset_ids: Option<Vec<String>>,
+    #[schema(required = true)]
     pub(crate) organization_ids: Option<Vec<String>>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
