@@ -32,7 +32,7 @@ const PAGE_SIZE: i32 = 100;
 /// supported", because a key must never mint another key. Only the caller may create keys for
 /// itself, administrators included (403), and the caller's password is verified by the server.
 #[utoipa::path(
-    post, path = "/api/users/{id}/tokens", operation_id = "UserGenerateAPIKey", tag = "users", security(("jwt" = [])), params(("id" = i64, Path, description = "User identifier")),
+    post, path = "/api/users/{id}/tokens", operation_id = "UserGenerateAPIKey", tag = "users", security(("jwt" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
     request_body = crate::openapi::portainer::UserAccessTokenCreatePayload,
     responses(
         (status = 200, description = "The new key: `rawAPIKey` is shown only here", body = AccessTokenResponse),
@@ -119,7 +119,7 @@ pub(crate) async fn create(
 /// `GET /api/users/{id}/tokens` → `[APIKey]` (no digest). Self; or an administrator, but only
 /// for a user who is not an administrator.
 #[utoipa::path(
-    get, path = "/api/users/{id}/tokens", operation_id = "UserGetAPIKeys", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    get, path = "/api/users/{id}/tokens", operation_id = "UserGetAPIKeys", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
     responses(
         (status = 200, description = "The user's API keys (never a digest)", body = Vec<ApiKey>),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
@@ -193,7 +193,7 @@ pub(crate) async fn list(
 /// to that user (403 otherwise). An unknown key is 404 (Portainer's code says 500, its spec 404).
 #[utoipa::path(
     delete, path = "/api/users/{id}/tokens/{keyID}", operation_id = "UserRemoveAPIKey", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
-    params(("id" = i64, Path, description = "User identifier"), ("keyID" = i64, Path, description = "API key identifier")),
+    params(("id" = i64, Path, description = "User identifier", example = 1), ("keyID" = i64, Path, description = "API key identifier", example = 1)),
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Invalid identifier", body = crate::openapi::portainer::ErrorBody),

@@ -191,7 +191,7 @@ pub(crate) async fn create(
 
 /// `GET /api/users/{id}` → 200 `User`; self or administrator.
 #[utoipa::path(
-    get, path = "/api/users/{id}", operation_id = "UserInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    get, path = "/api/users/{id}", operation_id = "UserInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
     responses(
         (status = 200, description = "The user", body = User),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
@@ -226,7 +226,7 @@ pub(crate) async fn inspect(
 /// `DELETE /api/users/{id}` (administrators) → 204. User 1, the caller itself and the last
 /// administrator are refused with 403.
 #[utoipa::path(
-    delete, path = "/api/users/{id}", operation_id = "UserDelete", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    delete, path = "/api/users/{id}", operation_id = "UserDelete", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
@@ -251,7 +251,7 @@ pub(crate) async fn delete(
 
 /// `GET /api/users/{id}/memberships` → `[TeamMembership]`; self or administrator.
 #[utoipa::path(
-    get, path = "/api/users/{id}/memberships", operation_id = "UserMembershipsInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    get, path = "/api/users/{id}/memberships", operation_id = "UserMembershipsInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
     responses(
         (status = 200, description = "The user's team memberships (empty for an unknown user)", body = Vec<TeamMembership>),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
@@ -350,7 +350,7 @@ impl UpdatePayload {
 /// means unchanged). Username and role changes are for administrators; a new password needs the
 /// current one unless the caller is an administrator.
 #[utoipa::path(
-    put, path = "/api/users/{id}", operation_id = "UserUpdate", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    put, path = "/api/users/{id}", operation_id = "UserUpdate", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
     request_body = crate::openapi::portainer::UserUpdatePayload,
     responses(
         (status = 200, description = "The updated user", body = User),
@@ -484,7 +484,7 @@ pub(crate) async fn update(
 /// `PUT /api/users/{id}/passwd` → 204. The current password is always required and checked, even
 /// for administrators.
 #[utoipa::path(
-    put, path = "/api/users/{id}/passwd", operation_id = "UserUpdatePassword", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier")),
+    put, path = "/api/users/{id}/passwd", operation_id = "UserUpdatePassword", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
     request_body = crate::openapi::portainer::UserUpdatePasswordPayload,
     responses(
         (status = 204, description = "Password changed"),

@@ -247,7 +247,7 @@ pub(crate) async fn create(
 
 /// `GET /api/v1/users/{id}` → 200 `{"data":UserResponse}`; unknown → 404 "User not found".
 #[utoipa::path(
-    get, path = "/api/v1/users/{id}", operation_id = "getUser", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id")),
+    get, path = "/api/v1/users/{id}", operation_id = "getUser", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id", example = 1)),
     responses(
         (status = 200, description = "The user", body = crate::openapi::tyk::UserData),
         (status = 400, description = "Invalid user id", body = crate::openapi::tyk::ErrorBody),
@@ -289,7 +289,7 @@ const REPLACED: [&str; 8] = [
 /// booleans become false, an empty e-mail clears it). The password and the username are not
 /// changed. Unknown → 404 (Tyk: 500 "record not found").
 #[utoipa::path(
-    patch, path = "/api/v1/users/{id}", operation_id = "updateUser", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id")),
+    patch, path = "/api/v1/users/{id}", operation_id = "updateUser", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id", example = 1)),
     request_body = UserInputEnvelope,
     responses(
         (status = 200, description = "The updated user", body = crate::openapi::tyk::UserData),
@@ -343,7 +343,7 @@ pub(crate) async fn update(
 /// `DELETE /api/v1/users/{id}` → 204. User 1 → 403 "super admin user cannot be deleted"; the
 /// caller itself and the last administrator → 403; unknown → 404 (Tyk: 500).
 #[utoipa::path(
-    delete, path = "/api/v1/users/{id}", operation_id = "deleteUser", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id")),
+    delete, path = "/api/v1/users/{id}", operation_id = "deleteUser", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id", example = 1)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid user id", body = crate::openapi::tyk::ErrorBody),
@@ -371,7 +371,7 @@ pub(crate) async fn delete(
 /// new key, shown this once. The user's previous primary key is revoked at once; keys made
 /// through other dialects are untouched. Unknown → 404 (Tyk: 500 "record not found").
 #[utoipa::path(
-    post, path = "/api/v1/users/{id}/roll-api-key", operation_id = "rollUserAPIKey", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id")),
+    post, path = "/api/v1/users/{id}/roll-api-key", operation_id = "rollUserAPIKey", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id", example = 1)),
     responses(
         (status = 200, description = "The user with the new key in `api_key` (shown only here)", body = crate::openapi::tyk::UserData),
         (status = 400, description = "Invalid user id", body = crate::openapi::tyk::ErrorBody),
