@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 mod body;
 mod credential;
 pub mod dialects;
+pub mod openapi;
 pub mod status;
 mod upstream;
 
@@ -68,6 +69,7 @@ pub fn router(channel: Channel, config: GatewayConfig) -> Router {
         .merge(dialects::portainer::routes())
         .merge(dialects::trieve::routes())
         .merge(dialects::tyk::routes())
+        .merge(openapi::routes())
         .fallback(dialects::not_found)
         .with_state(state)
         // The span carries the path only: Portainer accepts credentials in the query string.

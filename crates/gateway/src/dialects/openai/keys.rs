@@ -59,6 +59,26 @@ async fn all_keys(st: &AppState, c: &Caller) -> Result<Vec<pb::ApiKey>, OpenAiEr
 }
 
 /// `GET /v1/organization/admin_api_keys`.
+#[utoipa::path(
+    get, path = "/v1/organization/admin_api_keys", operation_id = "admin-api-keys-list", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
+    params(
+        ("limit" = Option<i32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
+        ("after" = Option<String>, Query, description = "A key id (key_…): list after it"),
+        ("order" = Option<String>, Query, description = "asc (default) or desc"),
+        ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise"),
+    ),
+    responses(
+        (status = 200, description = "A page of the caller's admin keys", body = List<AdminKey>),
+        (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
+        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
+        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
+        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+    )
+)]
 pub(crate) async fn list(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -152,6 +172,23 @@ fn create_fields(body: &Value) -> Result<(String, Option<i64>), OpenAiError> {
 }
 
 /// `POST /v1/organization/admin_api_keys`: the new key's `value` is in this answer only.
+#[utoipa::path(
+    post, path = "/v1/organization/admin_api_keys", operation_id = "admin-api-keys-create", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
+    params(("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
+    request_body = crate::openapi::openai::AdminApiKeyCreateRequest,
+    responses(
+        (status = 200, description = "The new admin key; `value` is shown only here", body = AdminKey),
+        (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::openai::ErrorBody),
+        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
+        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
+        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+    )
+)]
 pub(crate) async fn create(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -202,6 +239,21 @@ async fn find(st: &AppState, c: &Caller, id: &str) -> Result<pb::ApiKey, OpenAiE
 }
 
 /// `GET /v1/organization/admin_api_keys/{key_id}`.
+#[utoipa::path(
+    get, path = "/v1/organization/admin_api_keys/{key_id}", operation_id = "admin-api-keys-get", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
+    params(("key_id" = String, Path, description = "Admin key id (key_…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
+    responses(
+        (status = 200, description = "The admin key", body = AdminKey),
+        (status = 404, description = "No such admin key of the caller", body = crate::openapi::openai::ErrorBody),
+        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
+        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
+        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+    )
+)]
 pub(crate) async fn retrieve(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -214,6 +266,21 @@ pub(crate) async fn retrieve(
 }
 
 /// `DELETE /v1/organization/admin_api_keys/{key_id}`: revokes the key at once.
+#[utoipa::path(
+    delete, path = "/v1/organization/admin_api_keys/{key_id}", operation_id = "admin-api-keys-delete", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
+    params(("key_id" = String, Path, description = "Admin key id (key_…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
+    responses(
+        (status = 200, description = "Revoked", body = Deleted),
+        (status = 404, description = "No such admin key of the caller", body = crate::openapi::openai::ErrorBody),
+        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
+        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
+        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+    )
+)]
 pub(crate) async fn delete(
     State(st): State<AppState>,
     headers: HeaderMap,

@@ -49,10 +49,11 @@ use axum::{
     Router,
     extract::{Query, rejection::PathRejection},
     http::{HeaderMap, Method, Uri},
-    routing::{any, get},
+    routing::any,
 };
 use http::header;
 use identity_api::pb;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{AppState, credential::Credential};
 
@@ -66,24 +67,21 @@ pub use error::OpenAiError;
 /// Header naming the organization (the SDK's `organization=` option).
 const ORGANIZATION_HEADER: &str = "openai-organization";
 
+/// The documented OpenAI routes: each handler's `#[utoipa::path]` gives its method and path, so
+/// the router and the OpenAPI document come from the same attributes.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::openai::base())
+        .routes(routes!(users::list))
+        .routes(routes!(users::retrieve, users::update, users::delete))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::retrieve, keys::delete))
+}
+
 /// The OpenAI routes, on their native paths.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/organization/users", get(users::list))
-        .route(
-            "/v1/organization/users/{user_id}",
-            get(users::retrieve)
-                .post(users::update)
-                .delete(users::delete),
-        )
-        .route(
-            "/v1/organization/admin_api_keys",
-            get(keys::list).post(keys::create),
-        )
-        .route(
-            "/v1/organization/admin_api_keys/{key_id}",
-            get(keys::retrieve).delete(keys::delete),
-        )
+    let (router, _) = api().split_for_parts();
+    router
+        // Not documented: OpenAI's "Invalid URL" 404 for every other `/v1` path and method.
         .route("/v1", any(invalid_url))
         .route("/v1/{*rest}", any(invalid_url))
         .method_not_allowed_fallback(method_not_allowed)

@@ -4,55 +4,69 @@ use identity_api::pb;
 use serde::Serialize;
 
 /// `organization.user`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub(crate) struct OrgUser {
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) id: String,
     pub(crate) name: String,
+    #[schema(required = true)]
     pub(crate) email: Option<String>,
+    #[schema(value_type = Option<String>, required = true)]
     pub(crate) role: Option<&'static str>,
     pub(crate) added_at: i64,
 }
 
 /// A list page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct List<T> {
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) data: Vec<T>,
+    #[schema(required = true)]
     pub(crate) first_id: Option<String>,
+    #[schema(required = true)]
     pub(crate) last_id: Option<String>,
     pub(crate) has_more: bool,
 }
 
 /// `{"object": "<…>.deleted", "id", "deleted": true}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Deleted {
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) id: String,
     pub(crate) deleted: bool,
 }
 
 /// The `owner` of an admin key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct KeyOwner {
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub(crate) kind: &'static str,
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) created_at: i64,
+    #[schema(value_type = Option<String>, required = true)]
     pub(crate) role: Option<&'static str>,
 }
 
 /// `organization.admin_api_key`, plus `value` on creation only.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AdminKey {
+    #[schema(value_type = String)]
     pub(crate) object: &'static str,
     pub(crate) id: String,
+    #[schema(required = true)]
     pub(crate) name: Option<String>,
     pub(crate) redacted_value: String,
     pub(crate) created_at: i64,
+    #[schema(required = true)]
     pub(crate) expires_at: Option<i64>,
+    #[schema(required = true)]
     pub(crate) last_used_at: Option<i64>,
     pub(crate) owner: KeyOwner,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -31,6 +31,26 @@ fn user_not_found(id: &str) -> OpenAiError {
 }
 
 /// `GET /v1/organization/users`.
+#[utoipa::path(
+    get, path = "/v1/organization/users", operation_id = "list-users", tag = "users", security(("ApiKeyAuth" = [])),
+    params(
+        ("limit" = Option<i32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
+        ("after" = Option<String>, Query, description = "A user id (user-…): list after it"),
+        ("emails" = Option<Vec<String>>, Query, description = "Only these e-mails (also `emails[]`)"),
+        ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise"),
+    ),
+    responses(
+        (status = 200, description = "A page of organization users", body = List<OrgUser>),
+        (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
+        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
+        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
+        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+    )
+)]
 pub(crate) async fn list(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -94,6 +114,21 @@ async fn member(st: &AppState, c: &super::Caller, id: &str) -> Result<pb::Member
 }
 
 /// `GET /v1/organization/users/{user_id}`.
+#[utoipa::path(
+    get, path = "/v1/organization/users/{user_id}", operation_id = "retrieve-user", tag = "users", security(("ApiKeyAuth" = [])),
+    params(("user_id" = String, Path, description = "User id (user-…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
+    responses(
+        (status = 200, description = "The organization user", body = OrgUser),
+        (status = 404, description = "No such user in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
+        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
+        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+    )
+)]
 pub(crate) async fn retrieve(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -129,6 +164,24 @@ fn requested_role(body: &Value) -> Result<Option<pb::OrganizationRole>, OpenAiEr
 }
 
 /// `POST /v1/organization/users/{user_id}`: change the role.
+#[utoipa::path(
+    post, path = "/v1/organization/users/{user_id}", operation_id = "modify-user", tag = "users", security(("ApiKeyAuth" = [])),
+    params(("user_id" = String, Path, description = "User id (user-…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
+    request_body = crate::openapi::openai::UserRoleUpdateRequest,
+    responses(
+        (status = 200, description = "The organization user", body = OrgUser),
+        (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
+        (status = 404, description = "No such user in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::openai::ErrorBody),
+        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
+        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
+        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+    )
+)]
 pub(crate) async fn update(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -154,6 +207,22 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /v1/organization/users/{user_id}`: remove from this organization only.
+#[utoipa::path(
+    delete, path = "/v1/organization/users/{user_id}", operation_id = "delete-user", tag = "users", security(("ApiKeyAuth" = [])),
+    params(("user_id" = String, Path, description = "User id (user-…)"), ("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
+    responses(
+        (status = 200, description = "Removed from the organization", body = Deleted),
+        (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
+        (status = 404, description = "No such user in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
+        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
+        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+    )
+)]
 pub(crate) async fn delete(
     State(st): State<AppState>,
     headers: HeaderMap,

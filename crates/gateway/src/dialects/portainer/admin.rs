@@ -13,6 +13,16 @@ use super::{
 use crate::AppState;
 
 /// `GET /api/users/admin/check` → 204 when an administrator exists, else 404.
+#[utoipa::path(
+    get, path = "/api/users/admin/check", operation_id = "UserAdminCheck", tag = "users",
+    responses(
+        (status = 204, description = "An administrator exists"),
+        (status = 404, description = "No administrator yet", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn check(State(st): State<AppState>) -> Result<StatusCode, PortainerError> {
     let state = st.upstream.setup_state().await?;
     if state.admin_exists {
@@ -28,6 +38,19 @@ pub(crate) async fn check(State(st): State<AppState>) -> Result<StatusCode, Port
 
 /// `POST /api/users/admin/init` → 200 `User` (without any password field); 409 once an
 /// administrator exists, which wins over a weak password as in Portainer.
+#[utoipa::path(
+    post, path = "/api/users/admin/init", operation_id = "UserAdminInit", tag = "users",
+    request_body = crate::openapi::portainer::AdminInitPayload,
+    responses(
+        (status = 200, description = "The administrator (never with a password field)", body = User),
+        (status = 400, description = "Invalid request payload or weak password", body = crate::openapi::portainer::ErrorBody),
+        (status = 409, description = "An administrator already exists", body = crate::openapi::portainer::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn init(
     State(st): State<AppState>,
     headers: HeaderMap,

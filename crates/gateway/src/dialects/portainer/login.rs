@@ -28,6 +28,20 @@ fn invalid_credentials() -> PortainerError {
 }
 
 /// `POST /api/auth` → 200 `{"jwt"}` and the `portainer_api_key` cookie; 422 on wrong credentials.
+#[utoipa::path(
+    post, path = "/api/auth", operation_id = "AuthenticateUser", tag = "auth",
+    request_body = crate::openapi::portainer::AuthenticatePayload,
+    responses(
+        (status = 200, description = "Logged in; the JWT is also set as the `portainer_api_key` cookie", body = AuthenticateResponse),
+        (status = 400, description = "Invalid request payload", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Too many attempts", body = crate::openapi::portainer::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
+        (status = 422, description = "Invalid credentials", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn authenticate(
     State(st): State<AppState>,
     headers: HeaderMap,

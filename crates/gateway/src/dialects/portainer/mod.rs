@@ -67,10 +67,11 @@ use axum::{
     body::Body,
     extract::{Path, rejection::PathRejection},
     middleware,
-    routing::{get, post, put},
+    routing::put,
 };
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{AppState, body::read_json};
 
@@ -85,32 +86,32 @@ mod users;
 
 pub use error::PortainerError;
 
+/// The documented Portainer routes: each handler's `#[utoipa::path]` gives its method and path, so
+/// the router and the OpenAPI document come from the same attributes.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::portainer::base())
+        .routes(routes!(login::authenticate))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::me))
+        .routes(routes!(admin::check))
+        .routes(routes!(admin::init))
+        .routes(routes!(users::inspect, users::update, users::delete))
+        .routes(routes!(users::update_password))
+        .routes(routes!(users::memberships))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::remove))
+}
+
 /// The Portainer routes, on their native paths.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth", post(login::authenticate))
-        .route("/api/users", get(users::list).post(users::create))
+    let (router, _) = api().split_for_parts();
+    router
         // Static segments win over `{id}` in the router; Portainer would take "me" as an id for
-        // the other methods and refuse it as non-numeric.
+        // the other methods and refuse it as non-numeric. Not documented: these are
+        // `/api/users/{id}` with a non-numeric id, whose 400 that path documents.
         .route(
             "/api/users/me",
-            get(users::me).put(me_is_not_an_id).delete(me_is_not_an_id),
-        )
-        .route("/api/users/admin/check", get(admin::check))
-        .route("/api/users/admin/init", post(admin::init))
-        .route(
-            "/api/users/{id}",
-            get(users::inspect).put(users::update).delete(users::delete),
-        )
-        .route("/api/users/{id}/passwd", put(users::update_password))
-        .route("/api/users/{id}/memberships", get(users::memberships))
-        .route(
-            "/api/users/{id}/tokens",
-            get(tokens::list).post(tokens::create),
-        )
-        .route(
-            "/api/users/{id}/tokens/{key_id}",
-            axum::routing::delete(tokens::remove),
+            put(me_is_not_an_id).delete(me_is_not_an_id),
         )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(auth::reject_conflicting_credentials))

@@ -35,13 +35,13 @@ fn team_role(role: i32) -> i32 {
 }
 
 /// `portainer.User.ThemeSettings`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct ThemeSettings {
     pub(crate) color: String,
 }
 
 /// `portainer.User` with the password blanked (never sent, not even on admin init).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct User {
     #[serde(rename = "Id")]
     pub(crate) id: i64,
@@ -57,8 +57,10 @@ pub(crate) struct User {
     pub(crate) use_cache: bool,
     /// Deprecated and always `null` in Portainer CE; Go emits these capitalised names.
     #[serde(rename = "PortainerAuthorizations")]
+    #[schema(value_type = Option<Object>, required = true)]
     pub(crate) portainer_authorizations: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(rename = "EndpointAuthorizations")]
+    #[schema(value_type = Option<Object>, required = true)]
     pub(crate) endpoint_authorizations: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -101,7 +103,7 @@ impl From<&pb::User> for User {
 }
 
 /// `GET /api/users/me`: the user plus `forceChangePassword`, flattened like Go's embedding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct CurrentUser {
     #[serde(flatten)]
     pub(crate) user: User,
@@ -110,7 +112,7 @@ pub(crate) struct CurrentUser {
 }
 
 /// An item of `GET /api/users`: Portainer's `sanitizeUser` keeps only these three fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct UserListItem {
     #[serde(rename = "Id")]
     pub(crate) id: i64,
@@ -131,7 +133,7 @@ impl From<&pb::User> for UserListItem {
 }
 
 /// `portainer.APIKey` without `digest`: this service never returns a key digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ApiKey {
     pub(crate) id: i64,
@@ -183,7 +185,7 @@ impl From<&pb::ApiKey> for ApiKey {
 }
 
 /// `users.accessTokenResponse`: the plaintext key (shown once) and its metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct AccessTokenResponse {
     #[serde(rename = "rawAPIKey")]
     pub(crate) raw_api_key: String,
@@ -192,7 +194,7 @@ pub(crate) struct AccessTokenResponse {
 }
 
 /// `portainer.TeamMembership`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct TeamMembership {
     #[serde(rename = "Id")]
     pub(crate) id: i64,
@@ -223,7 +225,7 @@ impl From<&pb::TeamMembership> for TeamMembership {
 }
 
 /// `auth.authenticateResponse`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct AuthenticateResponse {
     pub(crate) jwt: String,
 }

@@ -31,6 +31,21 @@ const PAGE_SIZE: i32 = 100;
 /// Needs a session (JWT by cookie or `Authorization`); an API key alone gets 401 "Auth not
 /// supported", because a key must never mint another key. Only the caller may create keys for
 /// itself, administrators included (403), and the caller's password is verified by the server.
+#[utoipa::path(
+    post, path = "/api/users/{id}/tokens", operation_id = "UserGenerateAPIKey", tag = "users", security(("jwt" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
+    request_body = crate::openapi::portainer::UserAccessTokenCreatePayload,
+    responses(
+        (status = 200, description = "The new key: `rawAPIKey` is shown only here", body = AccessTokenResponse),
+        (status = 400, description = "Invalid user identifier or payload", body = crate::openapi::portainer::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn create(
     State(st): State<AppState>,
     auth: PortainerAuth,
@@ -103,6 +118,19 @@ pub(crate) async fn create(
 
 /// `GET /api/users/{id}/tokens` → `[APIKey]` (no digest). Self; or an administrator, but only
 /// for a user who is not an administrator.
+#[utoipa::path(
+    get, path = "/api/users/{id}/tokens", operation_id = "UserGetAPIKeys", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
+    responses(
+        (status = 200, description = "The user's API keys (never a digest)", body = Vec<ApiKey>),
+        (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn list(
     State(st): State<AppState>,
     auth: PortainerAuth,
@@ -163,6 +191,20 @@ pub(crate) async fn list(
 
 /// `DELETE /api/users/{id}/tokens/{keyID}` → 204; self or administrator, and the key must belong
 /// to that user (403 otherwise). An unknown key is 404 (Portainer's code says 500, its spec 404).
+#[utoipa::path(
+    delete, path = "/api/users/{id}/tokens/{keyID}", operation_id = "UserRemoveAPIKey", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
+    params(("id" = i64, Path, description = "User identifier", example = 1), ("keyID" = i64, Path, description = "API key identifier", example = 1)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "Invalid identifier", body = crate::openapi::portainer::ErrorBody),
+        (status = 404, description = "No such key", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn remove(
     State(st): State<AppState>,
     auth: PortainerAuth,

@@ -27,6 +27,17 @@ pub(crate) const MAX_LISTED_USERS: usize = 10_000;
 const PAGE_SIZE: i32 = 100;
 
 /// `GET /api/users/me` → the caller, plus `forceChangePassword`.
+#[utoipa::path(
+    get, path = "/api/users/me", operation_id = "CurrentUserInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
+    responses(
+        (status = 200, description = "The caller", body = CurrentUser),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn me(
     State(st): State<AppState>,
     auth: PortainerAuth,
@@ -45,6 +56,19 @@ pub(crate) async fn me(
 
 /// `GET /api/users` → `[{Id, Username, Role}]`: administrators see everyone, team leaders the
 /// standard users, others get 403.
+#[utoipa::path(
+    get, path = "/api/users", operation_id = "UserList", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
+    params(("environmentId" = Option<i64>, Query, description = "Only users with access to this environment; this service has none, so any id but 0 is 404")),
+    responses(
+        (status = 200, description = "Users (at most 10000), each with Id, Username and Role only", body = Vec<UserListItem>),
+        (status = 404, description = "Unknown environment", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn list(
     State(st): State<AppState>,
     auth: PortainerAuth,
@@ -107,6 +131,21 @@ pub(crate) async fn list(
 }
 
 /// `POST /api/users` (administrators) → 200 `User`; the username is stored lower-cased.
+#[utoipa::path(
+    post, path = "/api/users", operation_id = "UserCreate", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
+    request_body = crate::openapi::portainer::UserCreatePayload,
+    responses(
+        (status = 200, description = "The new user", body = User),
+        (status = 400, description = "Invalid request payload or weak password", body = crate::openapi::portainer::ErrorBody),
+        (status = 409, description = "Username taken", body = crate::openapi::portainer::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn create(
     State(st): State<AppState>,
     auth: PortainerAuth,
@@ -151,6 +190,19 @@ pub(crate) async fn create(
 }
 
 /// `GET /api/users/{id}` → 200 `User`; self or administrator.
+#[utoipa::path(
+    get, path = "/api/users/{id}", operation_id = "UserInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn inspect(
     State(st): State<AppState>,
     auth: PortainerAuth,
@@ -173,6 +225,19 @@ pub(crate) async fn inspect(
 
 /// `DELETE /api/users/{id}` (administrators) → 204. User 1, the caller itself and the last
 /// administrator are refused with 403.
+#[utoipa::path(
+    delete, path = "/api/users/{id}", operation_id = "UserDelete", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn delete(
     State(st): State<AppState>,
     auth: PortainerAuth,
@@ -185,6 +250,18 @@ pub(crate) async fn delete(
 }
 
 /// `GET /api/users/{id}/memberships` → `[TeamMembership]`; self or administrator.
+#[utoipa::path(
+    get, path = "/api/users/{id}/memberships", operation_id = "UserMembershipsInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
+    responses(
+        (status = 200, description = "The user's team memberships (empty for an unknown user)", body = Vec<TeamMembership>),
+        (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn memberships(
     State(st): State<AppState>,
     auth: PortainerAuth,
@@ -272,6 +349,22 @@ impl UpdatePayload {
 /// `PUT /api/users/{id}` → 200 `User`. Every field is optional (empty string / role 0 / absent
 /// means unchanged). Username and role changes are for administrators; a new password needs the
 /// current one unless the caller is an administrator.
+#[utoipa::path(
+    put, path = "/api/users/{id}", operation_id = "UserUpdate", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
+    request_body = crate::openapi::portainer::UserUpdatePayload,
+    responses(
+        (status = 200, description = "The updated user", body = User),
+        (status = 400, description = "Invalid user identifier or payload", body = crate::openapi::portainer::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
+        (status = 409, description = "Username taken", body = crate::openapi::portainer::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn update(
     State(st): State<AppState>,
     auth: PortainerAuth,
@@ -390,6 +483,21 @@ pub(crate) async fn update(
 
 /// `PUT /api/users/{id}/passwd` → 204. The current password is always required and checked, even
 /// for administrators.
+#[utoipa::path(
+    put, path = "/api/users/{id}/passwd", operation_id = "UserUpdatePassword", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
+    request_body = crate::openapi::portainer::UserUpdatePasswordPayload,
+    responses(
+        (status = 204, description = "Password changed"),
+        (status = 400, description = "Invalid user identifier or payload, or weak password", body = crate::openapi::portainer::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
+        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+    )
+)]
 pub(crate) async fn update_password(
     State(st): State<AppState>,
     auth: PortainerAuth,

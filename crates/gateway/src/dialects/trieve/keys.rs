@@ -30,16 +30,23 @@ const PAGE_SIZE: i32 = 100;
 /// `SetUserApiKeyRequest` (generation A) and `CreateApiKeyReqPayload` (generations B and C): the
 /// shared fields plus A's `organization_ids` and B/C's `expires_at`. Unknown fields (B/C's
 /// `default_params`) are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct CreateKey {
+    /// The key's name.
     name: String,
+    /// 0 read, 1 admin, 2 owner.
+    #[schema(minimum = 0, maximum = 2)]
     role: i64,
+    /// Datasets the key is restricted to (UUIDs).
     #[serde(default)]
     dataset_ids: Option<Vec<String>>,
+    /// Organizations the key is restricted to (UUIDs; generation A).
     #[serde(default)]
     organization_ids: Option<Vec<String>>,
+    /// Route scopes.
     #[serde(default)]
     scopes: Option<Vec<String>>,
+    /// Expiry: RFC 3339, or a naive date-time taken as UTC (generations B and C).
     #[serde(default)]
     expires_at: Option<String>,
 }
@@ -162,6 +169,23 @@ async fn revoke_own(
 /// `POST /api/user/api_key` → 200 `{"api_key"}`: a key of the caller (generation A's
 /// `set_user_api_key`, B's `create_user_api_key`). Roles 0 read, 1 admin, 2 owner; the key's
 /// `dataset_ids`, `organization_ids`, `scopes` and `expires_at` restrict it on the server.
+#[utoipa::path(
+    post, path = "/api/user/api_key", operation_id = "create_user_api_key", tag = "user", security(("ApiKey" = [])),
+    params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    request_body = CreateKey,
+    responses(
+        (status = 200, description = "The new key, shown only here", body = ApiKeyCreated),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn create_user_key(
     State(st): State<AppState>,
     auth: TrieveAuth,
@@ -181,6 +205,21 @@ pub(crate) async fn create_user_key(
 }
 
 /// `GET /api/user/api_key` → `[ApiKeyRespBody]`: the caller's active keys.
+#[utoipa::path(
+    get, path = "/api/user/api_key", operation_id = "get_user_api_keys", tag = "user", security(("ApiKey" = [])),
+    params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    responses(
+        (status = 200, description = "The caller's active keys", body = Vec<ApiKeyRespBody>),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn list_user_keys(
     State(st): State<AppState>,
     auth: TrieveAuth,
@@ -195,6 +234,21 @@ pub(crate) async fn list_user_keys(
 
 /// `DELETE /api/user/api_key/{api_key_id}` → 204, also when no key of the caller matched; never
 /// touches another user's key, not even for an administrator.
+#[utoipa::path(
+    delete, path = "/api/user/api_key/{api_key_id}", operation_id = "delete_user_api_key", tag = "user", security(("ApiKey" = [])),
+    params(("api_key_id" = String, Path, format = Uuid, description = "Key id"), ("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    responses(
+        (status = 204, description = "Revoked, or no key of the caller matched"),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn delete_user_key(
     State(st): State<AppState>,
     auth: TrieveAuth,
@@ -218,6 +272,23 @@ fn org_role(
 
 /// `POST /api/organization/api_key` → 200 `{"api_key"}`: a key of the caller bound to the
 /// `TR-Organization` organization; its role may not exceed the caller's there (400).
+#[utoipa::path(
+    post, path = "/api/organization/api_key", operation_id = "create_organization_api_key", tag = "organization", security(("ApiKey" = [])),
+    params(("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    request_body = CreateKey,
+    responses(
+        (status = 200, description = "The new key bound to the organization, shown only here", body = ApiKeyCreated),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn create_org_key(
     State(st): State<AppState>,
     auth: TrieveAuth,
@@ -250,6 +321,21 @@ pub(crate) async fn create_org_key(
 
 /// `GET /api/organization/api_key` → `[ApiKeyRespBody]`: the caller's active keys bound to the
 /// `TR-Organization` organization.
+#[utoipa::path(
+    get, path = "/api/organization/api_key", operation_id = "get_organization_api_keys", tag = "organization", security(("ApiKey" = [])),
+    params(("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    responses(
+        (status = 200, description = "The caller's active keys bound to the organization", body = Vec<ApiKeyRespBody>),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn list_org_keys(
     State(st): State<AppState>,
     auth: TrieveAuth,
@@ -264,6 +350,21 @@ pub(crate) async fn list_org_keys(
 
 /// `DELETE /api/organization/api_key/{api_key_id}` → 204, also when no key of the caller bound to
 /// the `TR-Organization` organization matched.
+#[utoipa::path(
+    delete, path = "/api/organization/api_key/{api_key_id}", operation_id = "delete_organization_api_key", tag = "organization", security(("ApiKey" = [])),
+    params(("api_key_id" = String, Path, format = Uuid, description = "Key id"), ("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    responses(
+        (status = 204, description = "Revoked, or no key of the caller bound to the organization matched"),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn delete_org_key(
     State(st): State<AppState>,
     auth: TrieveAuth,

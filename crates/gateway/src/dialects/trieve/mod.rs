@@ -111,14 +111,11 @@
 //! - Not served: Trieve's cookie sessions, `ADMIN_API_KEY`, `TR-Dataset`, scopes raising a key's
 //!   role, and the rest of Trieve's API.
 
-use axum::{
-    Router,
-    body::Body,
-    routing::{get, put},
-};
+use axum::{Router, body::Body};
 use http::{HeaderMap, StatusCode};
 use identity_api::pb;
 use serde::de::DeserializeOwned;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{AppState, body::read_json, credential::Credential, upstream::UpstreamResult};
 
@@ -136,33 +133,24 @@ pub(crate) const MAX_LISTED_MEMBERS: usize = 10_000;
 /// Page size used to walk ListMembers (the server's maximum).
 pub(crate) const MEMBER_PAGE_SIZE: i32 = 100;
 
+/// The documented Trieve routes: each handler's `#[utoipa::path]` gives its method and path, so
+/// the router and the OpenAPI document come from the same attributes.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::trieve::base())
+        .routes(routes!(users::update_role))
+        .routes(routes!(keys::list_user_keys, keys::create_user_key))
+        .routes(routes!(keys::delete_user_key))
+        .routes(routes!(users::me))
+        .routes(routes!(orgs::create))
+        .routes(routes!(orgs::users))
+        .routes(routes!(keys::list_org_keys, keys::create_org_key))
+        .routes(routes!(keys::delete_org_key))
+}
+
 /// The Trieve routes, on their native paths.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/user", put(users::update_role))
-        .route(
-            "/api/user/api_key",
-            get(keys::list_user_keys).post(keys::create_user_key),
-        )
-        .route(
-            "/api/user/api_key/{api_key_id}",
-            axum::routing::delete(keys::delete_user_key),
-        )
-        .route("/api/auth/me", get(users::me))
-        .route("/api/organization", axum::routing::post(orgs::create))
-        .route(
-            "/api/organization/users/{organization_id}",
-            get(orgs::users),
-        )
-        .route(
-            "/api/organization/api_key",
-            get(keys::list_org_keys).post(keys::create_org_key),
-        )
-        .route(
-            "/api/organization/api_key/{api_key_id}",
-            axum::routing::delete(keys::delete_org_key),
-        )
-        .method_not_allowed_fallback(method_not_allowed)
+    let (router, _) = api().split_for_parts();
+    router.method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn method_not_allowed() -> TrieveError {

@@ -165,7 +165,7 @@ pub(crate) fn rank(role: pb::OrganizationRole) -> u8 {
 // === Shapes ===
 
 /// `Organization`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct Organization {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -200,7 +200,7 @@ impl From<&pb::Organization> for Organization {
 }
 
 /// `UserOrganization`: one membership.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct UserOrganization {
     pub(crate) id: String,
     pub(crate) user_id: String,
@@ -232,7 +232,7 @@ impl UserOrganization {
 }
 
 /// `SlimUser`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct SlimUser {
     pub(crate) id: String,
     pub(crate) email: String,
@@ -266,14 +266,16 @@ impl SlimUser {
 }
 
 /// `ApiKeyRespBody`: the superset both client generations parse (dialects.md §2.9).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct ApiKeyRespBody {
     pub(crate) id: String,
     pub(crate) user_id: String,
     pub(crate) organization_id: String,
     pub(crate) name: String,
     pub(crate) role: i32,
+    #[schema(required = true)]
     pub(crate) dataset_ids: Option<Vec<String>>,
+    #[schema(required = true)]
     pub(crate) organization_ids: Option<Vec<String>>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
@@ -327,7 +329,7 @@ impl ApiKeyRespBody {
 }
 
 /// `SetUserApiKeyResponse` (generation A) and `CreateApiKeyResponse` (B and C): the plaintext key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct ApiKeyCreated {
     pub(crate) api_key: String,
 }

@@ -21,12 +21,29 @@ use super::{
 use crate::AppState;
 
 /// `CreateOrganizationReqPayload`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct CreateOrganization {
     name: String,
 }
 
 /// `POST /api/organization` → 200 `Organization`; the caller becomes its owner.
+#[utoipa::path(
+    post, path = "/api/organization", operation_id = "create_organization", tag = "organization", security(("ApiKey" = [])),
+    params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    request_body = CreateOrganization,
+    responses(
+        (status = 200, description = "The new organization; the caller is its owner", body = Organization),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn create(
     State(st): State<AppState>,
     auth: TrieveAuth,
@@ -45,6 +62,21 @@ pub(crate) async fn create(
 /// `GET /api/organization/users/{organization_id}` → `[SlimUser]`, each with that organization
 /// and its membership only (members and administrators; others 403). A `TR-Organization` header
 /// naming another organization is 403.
+#[utoipa::path(
+    get, path = "/api/organization/users/{organization_id}", operation_id = "get_organization_users", tag = "organization", security(("ApiKey" = [])),
+    params(("organization_id" = String, Path, format = Uuid, description = "Organization id"), ("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    responses(
+        (status = 200, description = "Members (at most 10000), each with this organization only", body = Vec<SlimUser>),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn users(
     State(st): State<AppState>,
     auth: TrieveAuth,

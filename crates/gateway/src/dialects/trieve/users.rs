@@ -17,12 +17,18 @@ use crate::{AppState, status::reason};
 
 /// `UpdateUserOrgRoleData` (generation A: `organization_id` in the body) and
 /// `UpdateUserOrgRoleReqPayload` (generation C: the organization in `TR-Organization`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct UpdateUserOrgRole {
+    /// Generation A: the organization (`TR-Organization` wins when both are sent).
     #[serde(default)]
+    #[schema(format = Uuid)]
     organization_id: Option<String>,
+    /// 0 user, 1 admin, 2 owner.
+    #[schema(minimum = 0, maximum = 2)]
     role: i64,
+    /// The member to change; the caller when absent.
     #[serde(default)]
+    #[schema(format = Uuid)]
     user_id: Option<String>,
 }
 
@@ -33,6 +39,23 @@ pub(crate) struct UpdateUserOrgRole {
 /// "You are not a member of this organization"). Then, in Trieve's order, all 400: a role above
 /// the caller's, another user without admin/owner, a target who is not a member. The server
 /// applies the same rules again (and refuses to demote the last owner).
+#[utoipa::path(
+    put, path = "/api/user", operation_id = "update_user_org_role", tag = "user", security(("ApiKey" = [])),
+    params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    request_body = UpdateUserOrgRole,
+    responses(
+        (status = 204, description = "Role updated"),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn update_role(
     State(st): State<AppState>,
     auth: TrieveAuth,
@@ -124,6 +147,21 @@ pub(crate) async fn update_role(
 ///
 /// `user_orgs[].role` is the role the credential may use there (a read key shows 0, as Trieve
 /// downgrades a read key's memberships).
+#[utoipa::path(
+    get, path = "/api/auth/me", operation_id = "get_me", tag = "auth", security(("ApiKey" = [])),
+    params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    responses(
+        (status = 200, description = "The caller with the organizations its credential may use", body = SlimUser),
+        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+    )
+)]
 pub(crate) async fn me(
     State(st): State<AppState>,
     auth: TrieveAuth,

@@ -49,28 +49,31 @@ use axum::{
     Router,
     body::Body,
     extract::{Path, rejection::PathRejection},
-    routing::{get, post},
 };
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{AppState, body::read_json};
 
 mod auth;
 mod error;
-mod model;
+pub(crate) mod model;
 mod users;
+
+/// The documented Tyk routes: each handler's `#[utoipa::path]` gives its method and path, so
+/// the router and the OpenAPI document come from the same attributes.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::tyk::base())
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::roll_api_key))
+}
 
 /// The Tyk routes, on their native paths.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/users", get(users::list).post(users::create))
-        .route(
-            "/api/v1/users/{id}",
-            get(users::get).patch(users::update).delete(users::delete),
-        )
-        .route("/api/v1/users/{id}/roll-api-key", post(users::roll_api_key))
-        .method_not_allowed_fallback(method_not_allowed)
+    let (router, _) = api().split_for_parts();
+    router.method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn method_not_allowed() -> error::TykError {

@@ -16,9 +16,11 @@ pub(crate) struct Data<T> {
 }
 
 /// `UserResponse`: `{"type":"users","id":"<id>","attributes":{…}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct UserResponse {
+    /// Always `users`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub(crate) kind: &'static str,
     pub(crate) id: String,
     pub(crate) attributes: UserAttributes,
@@ -26,7 +28,7 @@ pub(crate) struct UserResponse {
 
 /// The attributes of a user. `groups` is never sent: this service has no Tyk groups, and Tyk
 /// omits an empty list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct UserAttributes {
     pub(crate) email: String,
     pub(crate) name: String,
@@ -38,6 +40,8 @@ pub(crate) struct UserAttributes {
     pub(crate) api_key: String,
     pub(crate) notifications_enabled: bool,
     pub(crate) access_to_sso_config: bool,
+    /// `Super Admin`, `Admin`, `Developer` or `Chat user`.
+    #[schema(value_type = String)]
     pub(crate) role: &'static str,
 }
 
@@ -88,20 +92,20 @@ impl From<&pb::User> for UserResponse {
 
 /// `UserInput`: `{"data":{"type","attributes":{…}}}`; `type` is not checked, unknown keys are
 /// ignored, absent values are zero values (Go semantics).
-#[derive(Debug, Clone, Default, Deserialize)]
-struct UserInputEnvelope {
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct UserInputEnvelope {
     #[serde(default)]
     data: Option<UserInputData>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct UserInputData {
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct UserInputData {
     #[serde(default)]
     attributes: Option<UserInput>,
 }
 
 /// The attributes of `UserInput`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 pub(crate) struct UserInput {
     #[serde(default)]
     pub(crate) email: Option<String>,

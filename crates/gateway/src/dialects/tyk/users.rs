@@ -17,7 +17,7 @@ use tonic::Code;
 use super::{
     auth::TykAdmin,
     error::TykError,
-    model::{Data, UserInput, UserResponse},
+    model::{Data, UserInput, UserInputEnvelope, UserResponse},
     read_payload, user_id,
 };
 use crate::{AppState, status::UpstreamError};
@@ -94,6 +94,29 @@ impl ListParams {
 
 /// `GET /api/v1/users` → 200 `{"data":[UserResponse…]}` (no `groups`), with `X-Total-Count`
 /// and `X-Total-Pages`. `exclude_group_id` is accepted and has no effect: no user is in a group.
+#[utoipa::path(
+    get, path = "/api/v1/users", operation_id = "listUsers", tag = "users", security(("BearerAuth" = [])),
+    params(
+        ("page" = Option<u32>, Query, minimum = 1, description = "Page, from 1"),
+        ("page_size" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Users per page (default 10)"),
+        ("sort" = Option<String>, Query, description = "id, name, email, created_at or updated_at; a leading - sorts descending"),
+        ("search" = Option<String>, Query, description = "Case-insensitive match on username, e-mail and name"),
+        ("all" = Option<bool>, Query, description = "true: every user (at most 10000), no paging"),
+        ("exclude_group_id" = Option<u64>, Query, description = "Accepted, no effect (there are no groups)"),
+    ),
+    responses(
+        (status = 200, description = "A page of users", body = crate::openapi::tyk::UserList,
+            headers(("X-Total-Count" = u64, description = "Users in total"), ("X-Total-Pages" = u64, description = "Pages in total"))),
+        (status = 400, description = "Bad query parameter", body = crate::openapi::tyk::ErrorBody),
+        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
+        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+    )
+)]
 pub(crate) async fn list(
     State(st): State<AppState>,
     admin: TykAdmin,
@@ -171,6 +194,22 @@ fn email_in_use(e: UpstreamError) -> TykError {
 
 /// `POST /api/v1/users` → **201** `{"data":UserResponse}`. The username is the e-mail,
 /// lower-cased; the password is optional (a user without one cannot log in with a password).
+#[utoipa::path(
+    post, path = "/api/v1/users", operation_id = "createUser", tag = "users", security(("BearerAuth" = [])),
+    request_body = UserInputEnvelope,
+    responses(
+        (status = 201, description = "The new user", body = crate::openapi::tyk::UserData),
+        (status = 400, description = "Bad input", body = crate::openapi::tyk::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::tyk::ErrorBody),
+        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
+        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+    )
+)]
 pub(crate) async fn create(
     State(st): State<AppState>,
     admin: TykAdmin,
@@ -207,6 +246,21 @@ pub(crate) async fn create(
 }
 
 /// `GET /api/v1/users/{id}` → 200 `{"data":UserResponse}`; unknown → 404 "User not found".
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", operation_id = "getUser", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id", example = 1)),
+    responses(
+        (status = 200, description = "The user", body = crate::openapi::tyk::UserData),
+        (status = 400, description = "Invalid user id", body = crate::openapi::tyk::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::tyk::ErrorBody),
+        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
+        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+    )
+)]
 pub(crate) async fn get(
     State(st): State<AppState>,
     admin: TykAdmin,
@@ -234,6 +288,23 @@ const REPLACED: [&str; 8] = [
 /// `PATCH /api/v1/users/{id}` → 200: a full replace of the attributes, as Tyk does (absent
 /// booleans become false, an empty e-mail clears it). The password and the username are not
 /// changed. Unknown → 404 (Tyk: 500 "record not found").
+#[utoipa::path(
+    patch, path = "/api/v1/users/{id}", operation_id = "updateUser", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id", example = 1)),
+    request_body = UserInputEnvelope,
+    responses(
+        (status = 200, description = "The updated user", body = crate::openapi::tyk::UserData),
+        (status = 400, description = "Invalid user id or input", body = crate::openapi::tyk::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::tyk::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::openapi::tyk::ErrorBody),
+        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
+        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+    )
+)]
 pub(crate) async fn update(
     State(st): State<AppState>,
     admin: TykAdmin,
@@ -271,6 +342,21 @@ pub(crate) async fn update(
 
 /// `DELETE /api/v1/users/{id}` → 204. User 1 → 403 "super admin user cannot be deleted"; the
 /// caller itself and the last administrator → 403; unknown → 404 (Tyk: 500).
+#[utoipa::path(
+    delete, path = "/api/v1/users/{id}", operation_id = "deleteUser", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id", example = 1)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid user id", body = crate::openapi::tyk::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::tyk::ErrorBody),
+        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
+        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+    )
+)]
 pub(crate) async fn delete(
     State(st): State<AppState>,
     admin: TykAdmin,
@@ -284,6 +370,21 @@ pub(crate) async fn delete(
 /// `POST /api/v1/users/{id}/roll-api-key` → 200 `{"data":UserResponse}` whose `api_key` is the
 /// new key, shown this once. The user's previous primary key is revoked at once; keys made
 /// through other dialects are untouched. Unknown → 404 (Tyk: 500 "record not found").
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/roll-api-key", operation_id = "rollUserAPIKey", tag = "users", security(("BearerAuth" = [])), params(("id" = u64, Path, description = "User id", example = 1)),
+    responses(
+        (status = 200, description = "The user with the new key in `api_key` (shown only here)", body = crate::openapi::tyk::UserData),
+        (status = 400, description = "Invalid user id", body = crate::openapi::tyk::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::tyk::ErrorBody),
+        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
+        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
+        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
+        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
+        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
+        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+    )
+)]
 pub(crate) async fn roll_api_key(
     State(st): State<AppState>,
     admin: TykAdmin,
