@@ -11,6 +11,7 @@ mod cache;
 mod flow;
 mod health;
 mod member_handles;
+mod observability;
 mod organizations;
 mod pagination;
 mod reflection;

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod grpc;
 pub mod health;
+pub mod observe;
 pub mod startup;
 pub mod telemetry;
 

@@ -20,7 +20,7 @@ use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
-use crate::{auth::AuthLayer, config::Settings, grpc, health};
+use crate::{auth::AuthLayer, config::Settings, grpc, health, observe::ObserveLayer};
 
 /// A built server, bound to its port, ready to run.
 #[derive(Debug)]
@@ -28,6 +28,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     http: Option<(TcpListener, SocketAddr)>,
+    admin: Option<(TcpListener, SocketAddr)>,
     settings: Settings,
     identity: Identity,
     db: identity_store::DatabaseConnection,
@@ -111,10 +112,22 @@ impl Application {
         } else {
             None
         };
+        let admin = if settings.admin_enabled {
+            // Installed before the first request so that no sample is lost.
+            identity_telemetry::install_recorder();
+            let l = TcpListener::bind(settings.admin_addr)
+                .await
+                .with_context(|| format!("binding the admin listener on {}", settings.admin_addr))?;
+            let a = l.local_addr()?;
+            Some((l, a))
+        } else {
+            None
+        };
         Ok(Self {
             listener,
             addr,
             http,
+            admin,
             settings,
             identity,
             db,
@@ -137,6 +150,11 @@ impl Application {
         self.http.as_ref().map(|(_, a)| *a)
     }
 
+    /// The bound admin address (`GET /metrics`), when the admin listener is enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, a)| *a)
+    }
+
     /// Serve until `shutdown` completes, then report NOT_SERVING, drain (bounded by the drain
     /// deadline) and close the database.
     pub async fn run_until_stopped(
@@ -147,6 +165,7 @@ impl Application {
             listener,
             addr,
             http,
+            admin,
             settings,
             identity,
             db,
@@ -185,6 +204,13 @@ impl Application {
             }
             None => None,
         };
+        let admin = admin.map(|(admin_listener, admin_addr)| {
+            tracing::info!(%admin_addr, "admin listening (GET /metrics)");
+            tokio::spawn(identity_telemetry::serve_admin(
+                admin_listener,
+                stopped(sd_rx.clone()),
+            ))
+        });
         let shutdown = stopped(sd_rx);
         let (reporter, health_service) = tonic_health::server::health_reporter();
         health::set_all(&reporter, ServingStatus::NotServing).await;
@@ -221,6 +247,8 @@ impl Application {
         let router = Server::builder()
             .timeout(settings.request_timeout())
             .concurrency_limit_per_connection(256)
+            // Outermost: the request id and span cover authentication too.
+            .layer(ObserveLayer)
             .layer(AuthLayer::new(identity.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -266,6 +294,9 @@ impl Application {
                 Ok(Err(e)) => tracing::warn!(error = %e, "gateway task failed"),
                 Err(_) => tracing::warn!("gateway drain deadline passed"),
             }
+        }
+        if let Some(admin) = admin {
+            admin.abort();
         }
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");

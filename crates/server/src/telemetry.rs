@@ -1,19 +1,11 @@
 //! Logging set-up.
 
-use tracing_subscriber::{EnvFilter, fmt};
+/// Default filter when `RUST_LOG` is not set.
+pub const DEFAULT_FILTER: &str =
+    "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,tower=warn";
 
-/// Install the global subscriber: `RUST_LOG` or a sensible default, text or JSON lines.
+/// Install the global subscriber: `RUST_LOG` or [`DEFAULT_FILTER`], text or JSON lines. JSON
+/// lines carry the request's span fields (`request_id`, service/method or route).
 pub fn init(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,tower=warn")
-    });
-    let builder = fmt().with_env_filter(filter).with_target(false);
-    let result = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-    if let Err(e) = result {
-        eprintln!("logging already initialised: {e}");
-    }
+    identity_telemetry::init_logging(format, DEFAULT_FILTER);
 }

@@ -299,7 +299,10 @@ impl Repo for SeaRepo {
         self.db
             .ping()
             .await
-            .map_err(|e| Error::Unavailable(e.to_string()))
+            .map_err(|e| {
+                crate::error::count_db_error("unavailable");
+                Error::Unavailable(e.to_string())
+            })
     }
 
     // --- setup ---

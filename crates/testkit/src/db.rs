@@ -13,8 +13,8 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Every database this harness creates starts with this; it never touches any other.
 const DATABASE_PREFIX: &str = "identity_e2e_";
 
-/// A database owned by one test.
-pub(crate) enum TestDatabase {
+/// A database owned by one test, deleted when dropped.
+pub enum TestDatabase {
     /// A database on the Postgres server of the admin URL.
     Postgres {
         /// URL of the maintenance database used to create and drop it.
@@ -122,8 +122,9 @@ async fn admin_connection(admin_url: &str) -> anyhow::Result<sea_orm::DatabaseCo
 }
 
 impl TestDatabase {
-    /// Create a fresh database; returns it and the URL the server should use.
-    pub(crate) async fn create(backend: Backend) -> anyhow::Result<(Self, String)> {
+    /// Create a fresh database; returns it and the URL the server should use. Keep the value
+    /// alive as long as the database is used: dropping it deletes the database.
+    pub async fn create(backend: Backend) -> anyhow::Result<(Self, String)> {
         match backend {
             Backend::Postgres => {
                 let admin_url = admin_database_url();

@@ -1,0 +1,290 @@
+//! The observing layer of the gRPC server: a request id, a tracing span, per-RPC metrics and a
+//! completion log line for every request.
+//!
+//! The request id comes from the caller's `x-request-id` metadata when it is sane (see
+//! [`identity_telemetry::request_id`]) or is generated; it is returned in the response metadata
+//! and is a field of the `grpc` span that encloses every log line of the request.
+//!
+//! Metric labels are bounded: `service` and `method` come from the set of RPCs this server
+//! serves (read from the descriptor sets); any other path is counted as `unknown`/`unknown`. The
+//! status code is read from `grpc-status` in the response headers (trailers-only responses, i.e.
+//! errors) or in the trailers; a request dropped before it finished (deadline, client gone)
+//! counts as `CANCELLED`.
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, LazyLock},
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use futures::future::BoxFuture;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::{Frame, SizeHint};
+use identity_telemetry::{GRPC_DURATION, GRPC_REQUESTS, REQUEST_ID_HEADER};
+use prost::Message as _;
+use tonic::Code;
+use tower::{Layer, Service};
+use tracing::{Instrument as _, Span};
+
+/// `(service, method)` of every RPC served, keyed by path (`/package.Service/Method`).
+static KNOWN_RPCS: LazyLock<HashMap<String, (Arc<str>, Arc<str>)>> = LazyLock::new(|| {
+    let mut map = HashMap::new();
+    for set in [
+        identity_api::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ] {
+        let Ok(fds) = prost_types::FileDescriptorSet::decode(set) else {
+            continue;
+        };
+        for file in fds.file {
+            let package = file.package.unwrap_or_default();
+            for service in file.service {
+                let name = service.name.unwrap_or_default();
+                let full: Arc<str> = if package.is_empty() {
+                    name.into()
+                } else {
+                    format!("{package}.{name}").into()
+                };
+                for method in service.method {
+                    let m: Arc<str> = method.name.unwrap_or_default().into();
+                    map.insert(format!("/{full}/{m}"), (full.clone(), m));
+                }
+            }
+        }
+    }
+    map
+});
+
+static UNKNOWN: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("unknown"));
+
+/// The bounded labels of a request path.
+fn rpc_labels(path: &str) -> (Arc<str>, Arc<str>) {
+    KNOWN_RPCS
+        .get(path)
+        .cloned()
+        .unwrap_or_else(|| (UNKNOWN.clone(), UNKNOWN.clone()))
+}
+
+/// The canonical name of a gRPC code (`google.rpc.Code`), used as the `code` label.
+pub(crate) fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+fn grpc_status(headers: &HeaderMap) -> Option<Code> {
+    headers
+        .get("grpc-status")
+        .map(|v| Code::from_bytes(v.as_bytes()))
+}
+
+/// Layer adding request ids, spans, metrics and completion logs to every request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner }
+    }
+}
+
+/// The service made by [`ObserveLayer`].
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+/// Records the outcome of one request exactly once: when the code is known, or as CANCELLED
+/// when the request is dropped before.
+struct Finish {
+    service: Arc<str>,
+    method: Arc<str>,
+    started: Instant,
+    span: Span,
+    quiet: bool,
+    done: bool,
+}
+
+impl Finish {
+    fn record(&mut self, code: Code) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let elapsed = self.started.elapsed();
+        let code = code_name(code);
+        metrics::counter!(
+            GRPC_REQUESTS,
+            "service" => self.service.clone(),
+            "method" => self.method.clone(),
+            "code" => code,
+        )
+        .increment(1);
+        metrics::histogram!(
+            GRPC_DURATION,
+            "service" => self.service.clone(),
+            "method" => self.method.clone(),
+        )
+        .record(elapsed.as_secs_f64());
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        if self.quiet {
+            tracing::debug!(parent: &self.span, code, latency_ms, "rpc finished");
+        } else {
+            tracing::info!(parent: &self.span, code, latency_ms, "rpc finished");
+        }
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        self.record(Code::Cancelled);
+    }
+}
+
+/// The response body, watched for the `grpc-status` trailer.
+struct ObservedBody {
+    inner: tonic::body::Body,
+    finish: Finish,
+}
+
+type BodyData = <tonic::body::Body as http_body::Body>::Data;
+type BodyError = <tonic::body::Body as http_body::Body>::Error;
+
+impl http_body::Body for ObservedBody {
+    type Data = BodyData;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(code) = frame.trailers_ref().and_then(grpc_status) {
+                    this.finish.record(code);
+                }
+            }
+            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => this.finish.record(Code::Unknown),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<S, B> Service<Request<B>> for Observe<S>
+where
+    S: Service<Request<B>, Response = Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+
+        let id = identity_telemetry::request_id(req.headers().get(REQUEST_ID_HEADER));
+        let id_value = HeaderValue::from_str(&id).ok();
+        if let Some(v) = &id_value {
+            // Handlers (and anything they call) see the id that is logged.
+            req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
+        }
+        let (service, method) = rpc_labels(req.uri().path());
+        let quiet = &*service == "grpc.health.v1.Health";
+        let span = tracing::info_span!(
+            "grpc",
+            request_id = %id,
+            service = %service,
+            method = %method,
+        );
+        let mut finish = Finish {
+            service,
+            method,
+            started: Instant::now(),
+            span: span.clone(),
+            quiet,
+            done: false,
+        };
+        Box::pin(
+            async move {
+                match inner.call(req).await {
+                    Ok(resp) => {
+                        let (mut parts, body) = resp.into_parts();
+                        if let Some(v) = id_value {
+                            parts.headers.insert(REQUEST_ID_HEADER, v);
+                        }
+                        // Trailers-only response (an error): the code is in the headers.
+                        if let Some(code) = grpc_status(&parts.headers) {
+                            finish.record(code);
+                            return Ok(Response::from_parts(parts, body));
+                        }
+                        let body = tonic::body::Body::new(ObservedBody {
+                            inner: body,
+                            finish,
+                        });
+                        Ok(Response::from_parts(parts, body))
+                    }
+                    Err(e) => {
+                        finish.record(Code::Unknown);
+                        Err(e)
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_served_rpcs_get_their_own_labels() {
+        let (s, m) = rpc_labels("/identity.v1.AuthService/Login");
+        assert_eq!((&*s, &*m), ("identity.v1.AuthService", "Login"));
+        let (s, m) = rpc_labels("/grpc.health.v1.Health/Check");
+        assert_eq!((&*s, &*m), ("grpc.health.v1.Health", "Check"));
+        let (s, m) = rpc_labels("/identity.v1.AuthService/NoSuchMethod-12345");
+        assert_eq!((&*s, &*m), ("unknown", "unknown"));
+        assert_eq!(code_name(Code::from_bytes(b"16")), "UNAUTHENTICATED");
+    }
+}
