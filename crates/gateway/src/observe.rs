@@ -97,11 +97,13 @@ pub(crate) async fn observe(mut req: Request, next: Next) -> Response {
     metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method)
         .record(elapsed.as_secs_f64());
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
-    if quiet {
-        tracing::debug!(parent: &span, status, latency_ms, "request finished");
-    } else {
-        tracing::info!(parent: &span, status, latency_ms, "request finished");
-    }
+    span.in_scope(|| {
+        if quiet {
+            tracing::debug!(status, latency_ms, "request finished");
+        } else {
+            tracing::info!(status, latency_ms, "request finished");
+        }
+    });
     if let Some(h) = header {
         resp.headers_mut().insert(REQUEST_ID_HEADER, h);
     }

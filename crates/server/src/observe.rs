@@ -149,11 +149,14 @@ impl Finish {
         )
         .record(elapsed.as_secs_f64());
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        if self.quiet {
-            tracing::debug!(parent: &self.span, code, latency_ms, "rpc finished");
-        } else {
-            tracing::info!(parent: &self.span, code, latency_ms, "rpc finished");
-        }
+        // Inside the span, so that JSON lines list it in `spans` as well as `span`.
+        self.span.in_scope(|| {
+            if self.quiet {
+                tracing::debug!(code, latency_ms, "rpc finished");
+            } else {
+                tracing::info!(code, latency_ms, "rpc finished");
+            }
+        });
     }
 }
 
