@@ -13,7 +13,10 @@ use uuid::Uuid;
 
 use crate::support::{Must as _, key_request};
 
-both!(metrics_move_with_traffic, grpc_request_ids_are_echoed_or_generated);
+both!(
+    metrics_move_with_traffic,
+    grpc_request_ids_are_echoed_or_generated
+);
 
 /// One scrape: every sample by metric name, with its labels.
 #[derive(Debug)]
@@ -270,7 +273,10 @@ async fn metrics_move_with_traffic(app: TestApp) {
     );
     // Nothing secret in the scrape.
     assert!(!after.text.contains(&key), "the API key is in /metrics");
-    assert!(!after.text.contains(&admin), "the session token is in /metrics");
+    assert!(
+        !after.text.contains(&admin),
+        "the session token is in /metrics"
+    );
 }
 
 /// The `x-request-id` of a response's metadata.
@@ -307,13 +313,15 @@ async fn grpc_request_ids_are_echoed_or_generated(app: TestApp) {
     }
     let generated = response_id(&call(None).await);
     assert!(Uuid::parse_str(&generated).is_ok(), "{generated:?}");
-    assert_ne!(generated, response_id(&call(None).await), "a new id per call");
+    assert_ne!(
+        generated,
+        response_id(&call(None).await),
+        "a new id per call"
+    );
     // Error responses (trailers-only) carry it too.
     let mut req = Request::new(pb::WhoAmIRequest {});
-    req.metadata_mut().insert(
-        "x-request-id",
-        MetadataValue::from_static("error-path-id"),
-    );
+    req.metadata_mut()
+        .insert("x-request-id", MetadataValue::from_static("error-path-id"));
     let status = app
         .auth()
         .who_am_i(req)

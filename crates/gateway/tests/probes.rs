@@ -51,7 +51,10 @@ async fn probes_answer_with_the_server_up() -> Result<()> {
     let base = format!("http://{}", app.http_addr.context("gateway enabled")?);
     let client = Client::new();
     let (status, body) = get(&client, &format!("{base}/healthz")).await?;
-    ensure!(status == 200 && body == json!({"status": "ok"}), "{status} {body}");
+    ensure!(
+        status == 200 && body == json!({"status": "ok"}),
+        "{status} {body}"
+    );
     let body = wait_status(&client, &format!("{base}/readyz"), 200).await?;
     ensure!(body == json!({"status": "ready"}), "{body}");
     Ok(())
@@ -73,7 +76,11 @@ async fn request_ids_are_echoed_when_sane_and_generated_otherwise() -> Result<()
     };
     let mine = "gw-test-0123456789";
     let resp = client.get(&url).header("x-request-id", mine).send().await?;
-    ensure!(id_of(&resp).as_deref() == Some(mine), "{:?}", resp.headers());
+    ensure!(
+        id_of(&resp).as_deref() == Some(mine),
+        "{:?}",
+        resp.headers()
+    );
     // Errors (here Portainer's 404: no administrator yet) carry it too.
     ensure!(resp.status().as_u16() == 404, "{}", resp.status());
 
@@ -113,7 +120,10 @@ async fn readyz_is_503_when_the_upstream_is_unreachable() -> Result<()> {
     let (status, body, _) = call("/healthz").await?;
     ensure!(status == 200 && body["status"] == "ok", "{status} {body}");
     let (status, body, took) = call("/readyz").await?;
-    ensure!(status == 503 && body["status"] == "not ready", "{status} {body}");
+    ensure!(
+        status == 503 && body["status"] == "not ready",
+        "{status} {body}"
+    );
     ensure!(took < Duration::from_secs(5), "readyz took {took:?}");
     Ok(())
 }
@@ -129,7 +139,10 @@ async fn readyz_follows_the_servers_database() -> Result<()> {
     })
     .await;
     let base = format!("http://{}", app.http_addr.context("gateway enabled")?);
-    let metrics = format!("http://{}/metrics", app.admin_addr.context("admin enabled")?);
+    let metrics = format!(
+        "http://{}/metrics",
+        app.admin_addr.context("admin enabled")?
+    );
     let client = Client::new();
     let db_errors = |text: &str| -> f64 {
         text.lines()
@@ -144,7 +157,10 @@ async fn readyz_follows_the_servers_database() -> Result<()> {
     let body = wait_status(&client, &format!("{base}/readyz"), 503).await?;
     ensure!(body["status"] == "not ready", "{body}");
     let (status, _) = get(&client, &format!("{base}/healthz")).await?;
-    ensure!(status == 200, "liveness does not follow the database: {status}");
+    ensure!(
+        status == 200,
+        "liveness does not follow the database: {status}"
+    );
     let after = db_errors(&client.get(&metrics).send().await?.text().await?);
     ensure!(
         after > before,

@@ -14,22 +14,71 @@
 use std::{
     collections::HashMap,
     pin::Pin,
-    sync::{Arc, LazyLock},
+    sync::{Arc, LazyLock, OnceLock},
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Frame, SizeHint};
 use identity_telemetry::{GRPC_DURATION, GRPC_REQUESTS, REQUEST_ID_HEADER};
+use metrics::{Counter, Histogram};
 use prost::Message as _;
 use tonic::Code;
 use tower::{Layer, Service};
 use tracing::{Instrument as _, Span};
 
-/// `(service, method)` of every RPC served, keyed by path (`/package.Service/Method`).
-static KNOWN_RPCS: LazyLock<HashMap<String, (Arc<str>, Arc<str>)>> = LazyLock::new(|| {
+/// Number of gRPC status codes (0 OK … 16 UNAUTHENTICATED).
+const CODES: usize = 17;
+
+/// The labels and metric handles of one RPC. Handles are registered on first use (so that only
+/// series that happened are exported) and then reused, sparing a registry lookup per request.
+/// The recorder is installed before the server serves (see `Application::build`).
+pub(crate) struct RpcMetrics {
+    service: Arc<str>,
+    method: Arc<str>,
+    duration: OnceLock<Histogram>,
+    counts: [OnceLock<Counter>; CODES],
+}
+
+impl RpcMetrics {
+    fn new(service: Arc<str>, method: Arc<str>) -> Self {
+        Self {
+            service,
+            method,
+            duration: OnceLock::new(),
+            counts: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    fn record(&self, code: Code, elapsed: Duration) {
+        let name = code_name(code);
+        if let Some(slot) = self.counts.get(code as usize) {
+            slot.get_or_init(|| {
+                metrics::counter!(
+                    GRPC_REQUESTS,
+                    "service" => self.service.clone(),
+                    "method" => self.method.clone(),
+                    "code" => name,
+                )
+            })
+            .increment(1);
+        }
+        self.duration
+            .get_or_init(|| {
+                metrics::histogram!(
+                    GRPC_DURATION,
+                    "service" => self.service.clone(),
+                    "method" => self.method.clone(),
+                )
+            })
+            .record(elapsed.as_secs_f64());
+    }
+}
+
+/// Every RPC served, keyed by path (`/package.Service/Method`).
+static KNOWN_RPCS: LazyLock<HashMap<String, Arc<RpcMetrics>>> = LazyLock::new(|| {
     let mut map = HashMap::new();
     for set in [
         identity_api::FILE_DESCRIPTOR_SET,
@@ -51,7 +100,8 @@ static KNOWN_RPCS: LazyLock<HashMap<String, (Arc<str>, Arc<str>)>> = LazyLock::n
                 };
                 for method in service.method {
                     let m: Arc<str> = method.name.unwrap_or_default().into();
-                    map.insert(format!("/{full}/{m}"), (full.clone(), m));
+                    let path = format!("/{full}/{m}");
+                    map.insert(path, Arc::new(RpcMetrics::new(full.clone(), m)));
                 }
             }
         }
@@ -59,14 +109,15 @@ static KNOWN_RPCS: LazyLock<HashMap<String, (Arc<str>, Arc<str>)>> = LazyLock::n
     map
 });
 
-static UNKNOWN: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("unknown"));
+static UNKNOWN: LazyLock<Arc<RpcMetrics>> =
+    LazyLock::new(|| Arc::new(RpcMetrics::new("unknown".into(), "unknown".into())));
 
-/// The bounded labels of a request path.
-fn rpc_labels(path: &str) -> (Arc<str>, Arc<str>) {
+/// The bounded labels (and metric handles) of a request path.
+fn rpc_metrics(path: &str) -> Arc<RpcMetrics> {
     KNOWN_RPCS
         .get(path)
         .cloned()
-        .unwrap_or_else(|| (UNKNOWN.clone(), UNKNOWN.clone()))
+        .unwrap_or_else(|| UNKNOWN.clone())
 }
 
 /// The canonical name of a gRPC code (`google.rpc.Code`), used as the `code` label.
@@ -119,8 +170,7 @@ pub struct Observe<S> {
 /// Records the outcome of one request exactly once: when the code is known, or as CANCELLED
 /// when the request is dropped before.
 struct Finish {
-    service: Arc<str>,
-    method: Arc<str>,
+    rpc: Arc<RpcMetrics>,
     started: Instant,
     span: Span,
     quiet: bool,
@@ -134,20 +184,8 @@ impl Finish {
         }
         self.done = true;
         let elapsed = self.started.elapsed();
+        self.rpc.record(code, elapsed);
         let code = code_name(code);
-        metrics::counter!(
-            GRPC_REQUESTS,
-            "service" => self.service.clone(),
-            "method" => self.method.clone(),
-            "code" => code,
-        )
-        .increment(1);
-        metrics::histogram!(
-            GRPC_DURATION,
-            "service" => self.service.clone(),
-            "method" => self.method.clone(),
-        )
-        .record(elapsed.as_secs_f64());
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         // Inside the span, so that JSON lines list it in `spans` as well as `span`.
         self.span.in_scope(|| {
@@ -230,17 +268,16 @@ where
             // Handlers (and anything they call) see the id that is logged.
             req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
         }
-        let (service, method) = rpc_labels(req.uri().path());
-        let quiet = &*service == "grpc.health.v1.Health";
+        let rpc = rpc_metrics(req.uri().path());
+        let quiet = &*rpc.service == "grpc.health.v1.Health";
         let span = tracing::info_span!(
             "grpc",
             request_id = %id,
-            service = %service,
-            method = %method,
+            service = %rpc.service,
+            method = %rpc.method,
         );
         let mut finish = Finish {
-            service,
-            method,
+            rpc,
             started: Instant::now(),
             span: span.clone(),
             quiet,
@@ -282,12 +319,24 @@ mod tests {
 
     #[test]
     fn only_served_rpcs_get_their_own_labels() {
-        let (s, m) = rpc_labels("/identity.v1.AuthService/Login");
-        assert_eq!((&*s, &*m), ("identity.v1.AuthService", "Login"));
-        let (s, m) = rpc_labels("/grpc.health.v1.Health/Check");
-        assert_eq!((&*s, &*m), ("grpc.health.v1.Health", "Check"));
-        let (s, m) = rpc_labels("/identity.v1.AuthService/NoSuchMethod-12345");
-        assert_eq!((&*s, &*m), ("unknown", "unknown"));
+        let labels = |path: &str| {
+            let m = rpc_metrics(path);
+            (m.service.to_string(), m.method.to_string())
+        };
+        let pair = |s: &str, m: &str| (s.to_owned(), m.to_owned());
+        assert_eq!(
+            labels("/identity.v1.AuthService/Login"),
+            pair("identity.v1.AuthService", "Login")
+        );
+        assert_eq!(
+            labels("/grpc.health.v1.Health/Check"),
+            pair("grpc.health.v1.Health", "Check")
+        );
+        assert_eq!(
+            labels("/identity.v1.AuthService/NoSuchMethod-12345"),
+            pair("unknown", "unknown")
+        );
         assert_eq!(code_name(Code::from_bytes(b"16")), "UNAUTHENTICATED");
+        assert_eq!(Code::Unauthenticated as usize, CODES - 1);
     }
 }

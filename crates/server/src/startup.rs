@@ -112,12 +112,15 @@ impl Application {
         } else {
             None
         };
+        // Installed before the first request: the per-RPC metric handles are registered with
+        // the recorder present (see `observe`). Metrics are kept even when nothing serves them.
+        identity_telemetry::install_recorder();
         let admin = if settings.admin_enabled {
-            // Installed before the first request so that no sample is lost.
-            identity_telemetry::install_recorder();
             let l = TcpListener::bind(settings.admin_addr)
                 .await
-                .with_context(|| format!("binding the admin listener on {}", settings.admin_addr))?;
+                .with_context(|| {
+                    format!("binding the admin listener on {}", settings.admin_addr)
+                })?;
             let a = l.local_addr()?;
             Some((l, a))
         } else {

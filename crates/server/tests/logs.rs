@@ -281,7 +281,10 @@ async fn logs_carry_request_ids_and_never_secrets() {
     let key_id = created.api_key.map(|k| k.id).unwrap_or_default();
     forbid_key(&mut secrets, "the API key", &key);
     // Authenticate with it: as x-api-key metadata, as a bearer, and as the Authenticate RPC.
-    for (name, value) in [("x-api-key", key.clone()), ("authorization", format!("Bearer {key}"))] {
+    for (name, value) in [
+        ("x-api-key", key.clone()),
+        ("authorization", format!("Bearer {key}")),
+    ] {
         auth.who_am_i(with_metadata(pb::WhoAmIRequest {}, &[(name, &value)]))
             .await
             .unwrap_or_else(|s| panic!("WhoAmI with {name}: {s:?}"));
@@ -322,7 +325,10 @@ async fn logs_carry_request_ids_and_never_secrets() {
         .await
         .unwrap_or_else(|e| panic!("POST /api/auth (wrong): {e}"))
         .status();
-    assert!(status.is_client_error(), "wrong password over REST: {status}");
+    assert!(
+        status.is_client_error(),
+        "wrong password over REST: {status}"
+    );
     let created: Value = rest
         .post(format!("{base}/api/users"))
         .bearer_auth(&rest_token)
@@ -344,7 +350,10 @@ async fn logs_carry_request_ids_and_never_secrets() {
         .json()
         .await
         .unwrap_or_else(|e| panic!("POST tokens body: {e}"));
-    let rest_key = token_resp["rawAPIKey"].as_str().unwrap_or_default().to_owned();
+    let rest_key = token_resp["rawAPIKey"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(!rest_key.is_empty(), "{token_resp}");
     forbid_key(&mut secrets, "the REST API key", &rest_key);
     // The key in the X-API-KEY header and in the query string.
@@ -405,7 +414,10 @@ async fn logs_carry_request_ids_and_never_secrets() {
         .text()
         .await
         .unwrap_or_default();
-    assert!(metrics.contains("identity_login_failures_total"), "{metrics}");
+    assert!(
+        metrics.contains("identity_login_failures_total"),
+        "{metrics}"
+    );
 
     server.stop().await;
     let logs = server.logs();

@@ -42,7 +42,6 @@ pub use db::{TestDatabase, admin_database_url, postgres_server_addr, replace_dat
 pub use proxy::{ProxyHandle, start_tcp_proxy};
 pub use redis_env::{purge_redis_namespace, redis_server_addr, test_redis_url};
 
-
 /// Username of the administrator [`TestApp::init_admin`] creates (user 1).
 pub const ADMIN_USERNAME: &str = "admin";
 /// E-mail of that administrator.
