@@ -48,7 +48,7 @@ pub use stats::{CacheCounters, CacheStats};
 
 use local::Local;
 use remote::Remote;
-use stats::bump;
+use stats::{bump, exported};
 use wire::{Invalidation, KeyRow};
 
 /// Settings of the cache.
@@ -246,14 +246,14 @@ impl Repo for CachedRepo {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
         if let Some(u) = self.local.users.get(&id).await {
             bump(&self.stats.local_hits);
-            metrics::counter!("identity_cache_hits_total", "layer" => "local").increment(1);
+            exported::LOCAL_HITS.increment(1);
             return Ok(Some((*u).clone()));
         }
         bump(&self.stats.local_misses);
-        metrics::counter!("identity_cache_misses_total").increment(1);
+        exported::LOCAL_MISSES.increment(1);
         let generation = self.local.generation();
         bump(&self.stats.db_user_lookups);
-        metrics::counter!("identity_cache_db_lookups_total", "entity" => "user").increment(1);
+        exported::DB_USER_LOOKUPS.increment(1);
         let found = self.inner.user_by_id(id).await?;
         if let Some(u) = &found
             && self.local.unchanged_since(generation)
@@ -327,16 +327,16 @@ impl Repo for CachedRepo {
     async fn api_key_by_digest(&self, digest: &[u8; 32]) -> Result<Option<ApiKey>> {
         if let Some(k) = self.local.keys.get(digest).await {
             bump(&self.stats.local_hits);
-            metrics::counter!("identity_cache_hits_total", "layer" => "local").increment(1);
+            exported::LOCAL_HITS.increment(1);
             return Ok(Some((*k).clone()));
         }
         if self.local.negative.contains_key(digest) {
             bump(&self.stats.negative_hits);
-            metrics::counter!("identity_cache_hits_total", "layer" => "negative").increment(1);
+            exported::NEGATIVE_HITS.increment(1);
             return Ok(None);
         }
         bump(&self.stats.local_misses);
-        metrics::counter!("identity_cache_misses_total").increment(1);
+        exported::LOCAL_MISSES.increment(1);
         let generation = self.local.generation();
         if let Some(remote) = &self.remote
             && let Some(bytes) = remote.get(digest).await
@@ -344,7 +344,7 @@ impl Repo for CachedRepo {
             match serde_json::from_slice::<KeyRow>(&bytes).map(|r| r.into_key(*digest)) {
                 Ok(Some(key)) => {
                     bump(&self.stats.redis_hits);
-                    metrics::counter!("identity_cache_hits_total", "layer" => "redis").increment(1);
+                    exported::REDIS_HITS.increment(1);
                     if self.local.unchanged_since(generation) {
                         self.local.keys.insert(*digest, Arc::new(key.clone())).await;
                     }
@@ -356,7 +356,7 @@ impl Repo for CachedRepo {
             }
         }
         bump(&self.stats.db_key_lookups);
-        metrics::counter!("identity_cache_db_lookups_total", "entity" => "api_key").increment(1);
+        exported::DB_KEY_LOOKUPS.increment(1);
         let found = self.inner.api_key_by_digest(digest).await?;
         if self.local.unchanged_since(generation) {
             match &found {
@@ -495,14 +495,14 @@ impl Repo for CachedRepo {
     async fn user_memberships(&self, user: UserId) -> Result<Vec<(Membership, Organization)>> {
         if let Some(m) = self.local.memberships.get(&user).await {
             bump(&self.stats.local_hits);
-            metrics::counter!("identity_cache_hits_total", "layer" => "local").increment(1);
+            exported::LOCAL_HITS.increment(1);
             return Ok((*m).clone());
         }
         bump(&self.stats.local_misses);
-        metrics::counter!("identity_cache_misses_total").increment(1);
+        exported::LOCAL_MISSES.increment(1);
         let generation = self.local.generation();
         bump(&self.stats.db_membership_lookups);
-        metrics::counter!("identity_cache_db_lookups_total", "entity" => "membership").increment(1);
+        exported::DB_MEMBERSHIP_LOOKUPS.increment(1);
         let found = self.inner.user_memberships(user).await?;
         if self.local.unchanged_since(generation) {
             self.local

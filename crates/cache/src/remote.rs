@@ -12,7 +12,7 @@ use redis::{FromRedisValue, aio::ConnectionManager};
 use crate::{
     breaker::CircuitBreaker,
     local::Local,
-    stats::{CacheStats, bump},
+    stats::{CacheStats, bump, exported},
     wire::{Invalidation, hex, unhex},
 };
 
@@ -78,7 +78,7 @@ impl Remote {
     ) -> Option<T> {
         if !self.breaker.allow(Instant::now()) {
             bump(&self.stats.redis_skipped);
-            metrics::counter!("identity_redis_skipped_total").increment(1);
+            exported::REDIS_SKIPPED.increment(1);
             return None;
         }
         bump(&self.stats.redis_calls);
@@ -93,7 +93,7 @@ impl Remote {
             Err(_) => format!("no answer within {:?}", self.timeout),
         };
         bump(&self.stats.redis_errors);
-        metrics::counter!("identity_redis_errors_total").increment(1);
+        exported::REDIS_ERRORS.increment(1);
         if self.breaker.failure(Instant::now()) {
             tracing::warn!(%error, op = what, "Redis failed: circuit open, using the database");
         } else {
@@ -193,7 +193,7 @@ impl Remote {
         let mut messages = pubsub.into_on_message();
         while let Some(msg) = messages.next().await {
             bump(&self.stats.invalidations_received);
-            metrics::counter!("identity_cache_invalidations_received_total").increment(1);
+            exported::INVALIDATIONS_RECEIVED.increment(1);
             match serde_json::from_slice::<Invalidation>(msg.get_payload_bytes()) {
                 Ok(inv) => {
                     let digests: Vec<[u8; 32]> =

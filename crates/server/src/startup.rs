@@ -55,6 +55,10 @@ pub async fn open_database(
 impl Application {
     /// Bind the gRPC listener, connect the database, run migrations and wire the services.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // First: metric handles (per RPC in `observe`, the cache's counters) are registered with
+        // whatever recorder exists at their first use. Metrics are kept even when the admin
+        // listener is off.
+        identity_telemetry::install_recorder();
         let db = open_database(&settings).await?;
         if settings.auto_migrate {
             identity_store::migrate(&db)
@@ -112,9 +116,6 @@ impl Application {
         } else {
             None
         };
-        // Installed before the first request: the per-RPC metric handles are registered with
-        // the recorder present (see `observe`). Metrics are kept even when nothing serves them.
-        identity_telemetry::install_recorder();
         let admin = if settings.admin_enabled {
             let l = TcpListener::bind(settings.admin_addr)
                 .await
