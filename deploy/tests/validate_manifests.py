@@ -13,7 +13,8 @@ For each kustomization directory it:
      fields are errors) shipped with kubernetes-validate;
   4. runs a few semantic checks: unique names, ConfigMap/Secret references resolve (Secrets only
      where the kustomization defines them), selectors match pod labels, server pods get
-     terminationGracePeriodSeconds above IDENTITY_DRAIN_TIMEOUT_SECS, gRPC probes present.
+     terminationGracePeriodSeconds above IDENTITY_DRAIN_TIMEOUT_SECS, gRPC probes present on the
+     server and httpGet /healthz + /readyz probes on the gateway.
 
 --expect-invalid FILE: FILE must be REJECTED by the same schema validation; if it is accepted the
 script fails (this proves the check can fail).
@@ -222,6 +223,11 @@ def semantic_errors(objs: list[dict], secrets_required: bool) -> list[str]:
                 grace = spec.get("terminationGracePeriodSeconds", 30)
                 if drain is not None and grace <= int(drain):
                     errs.append(f"{where}: terminationGracePeriodSeconds {grace} <= drain {drain}")
+            if c.get("args", [None])[0] == "identity-gateway" and o["kind"] == "Deployment":
+                for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
+                    h = c.get(probe, {}).get("httpGet")
+                    if not h or h.get("path") != path or h.get("port") not in ("http", 8080):
+                        errs.append(f"{where}: {probe} must be httpGet {path} on the http port")
             sc = c.get("securityContext", {})
             if not (sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False
                     and "ALL" in sc.get("capabilities", {}).get("drop", [])):

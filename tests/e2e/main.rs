@@ -12,6 +12,7 @@ mod faults;
 mod flow;
 mod health;
 mod member_handles;
+mod observability;
 mod organizations;
 mod pagination;
 mod reflection;

@@ -54,7 +54,7 @@ pub use stats::{CacheCounters, CacheStats};
 
 use local::Local;
 use remote::Remote;
-use stats::bump;
+use stats::{bump, exported};
 use wire::{GrantRow, Invalidation};
 
 /// Settings of the cache.
@@ -221,6 +221,7 @@ impl CachedRepo {
             match serde_json::from_slice::<GrantRow>(&bytes).map(|r| r.into_grant(*digest)) {
                 Ok(Some(grant)) => {
                     bump(&self.stats.redis_hits);
+                    exported::REDIS_HITS.increment(1);
                     return Ok(Arc::new(grant));
                 }
                 Ok(None) | Err(_) => {
@@ -229,6 +230,7 @@ impl CachedRepo {
             }
         }
         bump(&self.stats.db_key_lookups);
+        exported::DB_KEY_LOOKUPS.increment(1);
         let grant = self
             .inner
             .key_grant_by_digest(digest)
@@ -331,11 +333,14 @@ impl Repo for CachedRepo {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
         if let Some(u) = self.local.users.get(&id).await {
             bump(&self.stats.local_hits);
+            exported::LOCAL_HITS.increment(1);
             return Ok(Some((*u).clone()));
         }
         bump(&self.stats.local_misses);
+        exported::LOCAL_MISSES.increment(1);
         let generation = self.local.generation();
         bump(&self.stats.db_user_lookups);
+        exported::DB_USER_LOOKUPS.increment(1);
         let found = self.inner.user_by_id(id).await?;
         if let Some(u) = &found
             && self.local.unchanged_since(generation)
@@ -413,13 +418,16 @@ impl Repo for CachedRepo {
     async fn key_grant_by_digest(&self, digest: &[u8; 32]) -> Result<Option<KeyGrant>> {
         if let Some(g) = self.local.keys.get(digest).await {
             bump(&self.stats.local_hits);
+            exported::LOCAL_HITS.increment(1);
             return Ok(Some((*g).clone()));
         }
         if self.local.negative.contains_key(digest) {
             bump(&self.stats.negative_hits);
+            exported::NEGATIVE_HITS.increment(1);
             return Ok(None);
         }
         bump(&self.stats.local_misses);
+        exported::LOCAL_MISSES.increment(1);
         let generation = self.local.generation();
         let mut ran = false;
         let loaded = self
@@ -587,11 +595,14 @@ impl Repo for CachedRepo {
     async fn user_memberships(&self, user: UserId) -> Result<Vec<(Membership, Organization)>> {
         if let Some(m) = self.local.memberships.get(&user).await {
             bump(&self.stats.local_hits);
+            exported::LOCAL_HITS.increment(1);
             return Ok((*m).clone());
         }
         bump(&self.stats.local_misses);
+        exported::LOCAL_MISSES.increment(1);
         let generation = self.local.generation();
         bump(&self.stats.db_membership_lookups);
+        exported::DB_MEMBERSHIP_LOOKUPS.increment(1);
         let found = self.inner.user_memberships(user).await?;
         if self.local.unchanged_since(generation) {
             self.local

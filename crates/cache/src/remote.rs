@@ -12,7 +12,7 @@ use redis::{FromRedisValue, aio::ConnectionManager};
 use crate::{
     breaker::CircuitBreaker,
     local::Local,
-    stats::{CacheStats, bump},
+    stats::{CacheStats, bump, exported},
     wire::{Invalidation, hex, unhex},
 };
 
@@ -78,6 +78,7 @@ impl Remote {
     ) -> Option<T> {
         if !self.breaker.allow(Instant::now()) {
             bump(&self.stats.redis_skipped);
+            exported::REDIS_SKIPPED.increment(1);
             return None;
         }
         bump(&self.stats.redis_calls);
@@ -92,6 +93,7 @@ impl Remote {
             Err(_) => format!("no answer within {:?}", self.timeout),
         };
         bump(&self.stats.redis_errors);
+        exported::REDIS_ERRORS.increment(1);
         if self.breaker.failure(Instant::now()) {
             tracing::warn!(%error, op = what, "Redis failed: circuit open, using the database");
         } else {
@@ -191,6 +193,7 @@ impl Remote {
         let mut messages = pubsub.into_on_message();
         while let Some(msg) = messages.next().await {
             bump(&self.stats.invalidations_received);
+            exported::INVALIDATIONS_RECEIVED.increment(1);
             match serde_json::from_slice::<Invalidation>(msg.get_payload_bytes()) {
                 Ok(inv) => {
                     let digests: Vec<[u8; 32]> =

@@ -65,6 +65,36 @@ impl CacheCounters {
     }
 }
 
+/// The counters exported through the `metrics` facade (`identity_cache_*`, `identity_redis_*`),
+/// registered with the process's recorder on first use and reused after that, so the hot path
+/// makes no registry lookup. The server installs its recorder before it serves; in a process
+/// without one they count nothing.
+pub(crate) mod exported {
+    use std::sync::LazyLock;
+
+    use metrics::{Counter, counter};
+
+    macro_rules! exported {
+        ($($id:ident = $name:literal $(, $k:literal => $v:literal)?;)+) => {$(
+            pub(crate) static $id: LazyLock<Counter> =
+                LazyLock::new(|| counter!($name $(, $k => $v)?));
+        )+};
+    }
+
+    exported! {
+        LOCAL_HITS = "identity_cache_hits_total", "layer" => "local";
+        NEGATIVE_HITS = "identity_cache_hits_total", "layer" => "negative";
+        REDIS_HITS = "identity_cache_hits_total", "layer" => "redis";
+        LOCAL_MISSES = "identity_cache_misses_total";
+        DB_USER_LOOKUPS = "identity_cache_db_lookups_total", "entity" => "user";
+        DB_KEY_LOOKUPS = "identity_cache_db_lookups_total", "entity" => "api_key";
+        DB_MEMBERSHIP_LOOKUPS = "identity_cache_db_lookups_total", "entity" => "membership";
+        REDIS_ERRORS = "identity_redis_errors_total";
+        REDIS_SKIPPED = "identity_redis_skipped_total";
+        INVALIDATIONS_RECEIVED = "identity_cache_invalidations_received_total";
+    }
+}
+
 pub(crate) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }

@@ -12,13 +12,13 @@
 
 use std::{future::Future, time::Duration};
 
-use axum::{Router, http::Request};
+use axum::Router;
 use tonic::transport::Channel;
-use tower_http::trace::TraceLayer;
 
 mod body;
 mod credential;
 pub mod dialects;
+pub mod observe;
 pub mod openapi;
 pub mod status;
 mod upstream;
@@ -70,12 +70,11 @@ pub fn router(channel: Channel, config: GatewayConfig) -> Router {
         .merge(dialects::trieve::routes())
         .merge(dialects::tyk::routes())
         .merge(openapi::routes())
+        .merge(observe::routes())
         .fallback(dialects::not_found)
         .with_state(state)
-        // The span carries the path only: Portainer accepts credentials in the query string.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-        }))
+        // Request id, span, per-route metrics (sees the matched route: applied after routing).
+        .layer(axum::middleware::from_fn(observe::observe))
 }
 
 /// Serve `router` on `listener` until `shutdown` completes, then drain open connections.

@@ -2,15 +2,21 @@
 //!
 //! Environment: `IDENTITY_HTTP_ADDR` (default 127.0.0.1:8080), `IDENTITY_UPSTREAM` (gRPC URL,
 //! default http://127.0.0.1:50051), `IDENTITY_GATEWAY_DEADLINE_MS`, `IDENTITY_GATEWAY_BODY_LIMIT`,
-//! `RUST_LOG`. Starts even when the server is not up yet; stops on SIGTERM or SIGINT.
+//! `IDENTITY_ADMIN_ADDR` (`GET /metrics`; default 127.0.0.1:9091, `off` disables it),
+//! `IDENTITY_LOG_FORMAT` (`text` or `json`), `RUST_LOG`. Starts even when the server is not up
+//! yet; stops on SIGTERM or SIGINT.
 
-use std::{io::IsTerminal as _, net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use identity_gateway::{
     DEFAULT_HTTP_ADDR, DEFAULT_UPSTREAM, GatewayConfig, router, serve, shutdown_signal,
 };
+use tokio::sync::watch;
 use tonic::transport::Endpoint;
+
+/// Default admin listen address of the standalone binary (next to a server's 9090).
+const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9091";
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
@@ -31,14 +37,12 @@ where
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        // Colours only on a terminal; logs redirected to files stay plain.
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let log_format = env_or("IDENTITY_LOG_FORMAT", "text");
+    if !matches!(log_format.as_str(), "text" | "json") {
+        anyhow::bail!("IDENTITY_LOG_FORMAT must be \"text\" or \"json\"");
+    }
+    // Colours only on a terminal; logs redirected to files stay plain.
+    identity_telemetry::init_logging(&log_format, "info,h2=warn,tower=warn");
 
     let addr: SocketAddr = env_or("IDENTITY_HTTP_ADDR", DEFAULT_HTTP_ADDR)
         .parse()
@@ -62,8 +66,46 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
+    let admin_addr = env_or("IDENTITY_ADMIN_ADDR", DEFAULT_ADMIN_ADDR);
+    let admin = if matches!(
+        admin_addr.to_ascii_lowercase().as_str(),
+        "off" | "none" | "disabled"
+    ) {
+        None
+    } else {
+        let admin_addr: SocketAddr = admin_addr.parse().context("IDENTITY_ADMIN_ADDR")?;
+        identity_telemetry::install_recorder();
+        Some(
+            tokio::net::TcpListener::bind(admin_addr)
+                .await
+                .with_context(|| format!("binding the admin listener on {admin_addr}"))?,
+        )
+    };
+
+    // One shutdown signal for the API and the admin listener.
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let admin = match admin {
+        Some(l) => {
+            tracing::info!(admin = %l.local_addr()?, "admin listening (GET /metrics)");
+            Some(tokio::spawn(identity_telemetry::serve_admin(
+                l,
+                stopped(rx.clone()),
+            )))
+        }
+        None => None,
+    };
     tracing::info!(addr = %listener.local_addr()?, upstream = %upstream, "identity-gateway listening");
-    serve(listener, router(channel, config), shutdown_signal()).await?;
+    serve(listener, router(channel, config), stopped(rx)).await?;
+    if let Some(admin) = admin {
+        admin.abort();
+    }
     tracing::info!("identity-gateway stopped");
     Ok(())
 }

@@ -12,6 +12,9 @@ use identity_api::pb::{
     user_service_client::UserServiceClient,
 };
 use tonic::{Code, metadata::MetadataValue, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 use crate::{credential::Credential, status::UpstreamError};
 
@@ -26,6 +29,7 @@ pub(crate) struct Upstream {
     keys: ApiKeyServiceClient<Channel>,
     teams: TeamServiceClient<Channel>,
     orgs: OrganizationServiceClient<Channel>,
+    health: HealthClient<Channel>,
     deadline: Duration,
 }
 
@@ -37,7 +41,8 @@ impl Upstream {
             auth: AuthServiceClient::new(channel.clone()),
             keys: ApiKeyServiceClient::new(channel.clone()),
             teams: TeamServiceClient::new(channel.clone()),
-            orgs: OrganizationServiceClient::new(channel),
+            orgs: OrganizationServiceClient::new(channel.clone()),
+            health: HealthClient::new(channel),
             deadline,
         }
     }
@@ -50,6 +55,10 @@ impl Upstream {
     ) -> UpstreamResult<tonic::Request<T>> {
         let mut req = tonic::Request::new(message);
         req.set_timeout(self.deadline);
+        if let Some(id) = crate::observe::current_request_id() {
+            req.metadata_mut()
+                .insert(identity_telemetry::REQUEST_ID_HEADER, id);
+        }
         // A credential that cannot be sent as metadata (e.g. non-ASCII bytes) cannot be valid.
         let malformed = || UpstreamError::new(Code::Unauthenticated, "malformed credential");
         match credential {
@@ -94,6 +103,30 @@ impl Upstream {
         };
         e.log();
         Err(e)
+    }
+
+    /// Whether the server reports `service` SERVING, asked with `deadline`. The error is a
+    /// short reason fit for a probe's response body.
+    pub(crate) async fn readiness(
+        &self,
+        service: &str,
+        deadline: Duration,
+    ) -> Result<(), &'static str> {
+        let mut req = tonic::Request::new(HealthCheckRequest {
+            service: service.to_owned(),
+        });
+        req.set_timeout(deadline);
+        if let Some(id) = crate::observe::current_request_id() {
+            req.metadata_mut()
+                .insert(identity_telemetry::REQUEST_ID_HEADER, id);
+        }
+        let mut c = self.health.clone();
+        match tokio::time::timeout(deadline, c.check(req)).await {
+            Ok(Ok(resp)) if resp.get_ref().status == ServingStatus::Serving as i32 => Ok(()),
+            Ok(Ok(_)) => Err("the identity service is not serving"),
+            Ok(Err(_)) => Err("the identity service cannot be reached"),
+            Err(_) => Err("the identity service did not answer in time"),
+        }
     }
 
     // === AuthService ===

@@ -12,7 +12,7 @@ use std::{
 
 use futures::future::BoxFuture;
 use http::{HeaderMap, Request, Response};
-use identity_core::{Error, principal::Principal, service::Identity};
+use identity_core::{Error, principal::Principal, service::Identity, token::TokenService};
 use tonic::Status;
 use tower::{Layer, Service};
 
@@ -122,13 +122,31 @@ where
                     Ok(p) => {
                         req.extensions_mut().insert(Arc::new(p));
                     }
-                    Err(e) => return Ok(to_status(e).into_http()),
+                    Err(e) => {
+                        if matches!(e, Error::Unauthenticated(_)) {
+                            let kind = if TokenService::looks_like_jwt(&cred) {
+                                "session"
+                            } else {
+                                "api_key"
+                            };
+                            count_auth_failure(kind);
+                        }
+                        return Ok(to_status(e).into_http());
+                    }
                 },
-                Err(e) => return Ok(to_status(e).into_http()),
+                Err(e) => {
+                    count_auth_failure("malformed");
+                    return Ok(to_status(e).into_http());
+                }
             }
             inner.call(req).await
         })
     }
+}
+
+/// Count a refused credential (`identity_auth_failures_total`) by kind.
+fn count_auth_failure(kind: &'static str) {
+    metrics::counter!(identity_telemetry::AUTH_FAILURES, "credential" => kind).increment(1);
 }
 
 /// The caller of an authenticated RPC.

@@ -22,6 +22,12 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     /// Serve the REST gateway in-process (`IDENTITY_GATEWAY_ENABLED`).
     pub gateway_enabled: bool,
+    /// Admin listen address serving `GET /metrics` (`IDENTITY_ADMIN_ADDR`). Keep it off the
+    /// public network: it needs no credential.
+    pub admin_addr: SocketAddr,
+    /// Serve the admin listener (`IDENTITY_ADMIN_ENABLED`; `IDENTITY_ADMIN_ADDR=off` also
+    /// disables it).
+    pub admin_enabled: bool,
     /// Optional Redis URL (`IDENTITY_REDIS_URL`): shared key cache and cross-replica
     /// invalidation. Without it the cache is in-process only (one replica).
     pub redis_url: Option<SecretString>,
@@ -77,6 +83,8 @@ impl Default for Settings {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             gateway_enabled: true,
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            admin_enabled: true,
             redis_url: None,
             cache_fresh_ms: 5000,
             cache_max_entries: 50_000,
@@ -152,6 +160,18 @@ impl Settings {
         parse_env("IDENTITY_GRPC_ADDR", &mut self.grpc_addr)?;
         parse_env("IDENTITY_HTTP_ADDR", &mut self.http_addr)?;
         parse_env("IDENTITY_GATEWAY_ENABLED", &mut self.gateway_enabled)?;
+        parse_env("IDENTITY_ADMIN_ENABLED", &mut self.admin_enabled)?;
+        match env_var("IDENTITY_ADMIN_ADDR") {
+            Some(v) if matches!(v.to_ascii_lowercase().as_str(), "off" | "none" | "disabled") => {
+                self.admin_enabled = false;
+            }
+            Some(v) => {
+                self.admin_addr = v
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("IDENTITY_ADMIN_ADDR: {e}"))?;
+            }
+            None => {}
+        }
         parse_env("IDENTITY_SESSION_TTL_SECS", &mut self.session_ttl_secs)?;
         parse_env("IDENTITY_ARGON2_MEMORY_KIB", &mut self.argon2_memory_kib)?;
         parse_env("IDENTITY_ARGON2_ITERATIONS", &mut self.argon2_iterations)?;
@@ -268,6 +288,8 @@ mod tests {
         s.validate()?;
         assert_eq!(s.database_url.expose_secret(), DEFAULT_DATABASE_URL);
         assert_eq!(s.grpc_addr.port(), 50051);
+        assert_eq!(s.admin_addr.port(), 9090);
+        assert!(s.admin_enabled);
         Ok(())
     }
 

@@ -25,6 +25,7 @@ use crate::{
     config::Settings,
     db_gate::{DbGate, GatedRepo},
     grpc, health,
+    observe::ObserveLayer,
 };
 
 /// A built server, bound to its port, ready to run.
@@ -33,6 +34,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     http: Option<(TcpListener, SocketAddr)>,
+    admin: Option<(TcpListener, SocketAddr)>,
     settings: Settings,
     identity: Identity,
     db: identity_store::DatabaseConnection,
@@ -136,6 +138,10 @@ async fn open_probe(
 impl Application {
     /// Bind the gRPC listener, connect the database, run migrations and wire the services.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // First: metric handles (per RPC in `observe`, the cache's counters) are registered with
+        // whatever recorder exists at their first use. Metrics are kept even when the admin
+        // listener is off.
+        identity_telemetry::install_recorder();
         let db = open_database(&settings).await?;
         let probe = open_probe(&settings, &db).await?;
         if settings.auto_migrate {
@@ -165,10 +171,22 @@ impl Application {
         } else {
             None
         };
+        let admin = if settings.admin_enabled {
+            let l = TcpListener::bind(settings.admin_addr)
+                .await
+                .with_context(|| {
+                    format!("binding the admin listener on {}", settings.admin_addr)
+                })?;
+            let a = l.local_addr()?;
+            Some((l, a))
+        } else {
+            None
+        };
         Ok(Self {
             listener,
             addr,
             http,
+            admin,
             settings,
             identity,
             db,
@@ -194,6 +212,11 @@ impl Application {
         self.http.as_ref().map(|(_, a)| *a)
     }
 
+    /// The bound admin address (`GET /metrics`), when the admin listener is enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, a)| *a)
+    }
+
     /// Serve until `shutdown` completes, then report NOT_SERVING, drain (bounded by the drain
     /// deadline) and close the database.
     pub async fn run_until_stopped(
@@ -204,6 +227,7 @@ impl Application {
             listener,
             addr,
             http,
+            admin,
             settings,
             identity,
             db,
@@ -245,6 +269,13 @@ impl Application {
             }
             None => None,
         };
+        let admin = admin.map(|(admin_listener, admin_addr)| {
+            tracing::info!(%admin_addr, "admin listening (GET /metrics)");
+            tokio::spawn(identity_telemetry::serve_admin(
+                admin_listener,
+                stopped(sd_rx.clone()),
+            ))
+        });
         let shutdown = stopped(sd_rx);
         let (reporter, health_service) = tonic_health::server::health_reporter();
         health::set_all(&reporter, ServingStatus::NotServing).await;
@@ -286,6 +317,8 @@ impl Application {
         let router = Server::builder()
             .timeout(settings.request_timeout())
             .concurrency_limit_per_connection(256)
+            // Outermost: the request id and span cover authentication too.
+            .layer(ObserveLayer)
             .layer(AuthLayer::new(identity.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -331,6 +364,9 @@ impl Application {
                 Ok(Err(e)) => tracing::warn!(error = %e, "gateway task failed"),
                 Err(_) => tracing::warn!("gateway drain deadline passed"),
             }
+        }
+        if let Some(admin) = admin {
+            admin.abort();
         }
         if let Err(e) = cache.flush_touches().await {
             tracing::warn!(error = %e, "could not record the last key uses");

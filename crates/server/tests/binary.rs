@@ -1,6 +1,6 @@
 //! The real `identity-server` binary with no configuration at all: it serves on the default
 //! 127.0.0.1:50051 with SQLite under `./data/`, stops cleanly on SIGTERM, and keeps its data
-//! across a restart. Uses the fixed default ports (gRPC 50051, gateway 8080), so nextest runs it
+//! across a restart. Uses the fixed default ports (gRPC 50051, gateway 8080, admin 9090), so nextest runs it
 //! alone (`.config/nextest.toml`).
 
 use std::{
@@ -19,6 +19,8 @@ use tonic_health::pb::{
 const DEFAULT_ADDR: &str = "127.0.0.1:50051";
 /// The in-process gateway's default address, which must be free as well.
 const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// The default admin (metrics) address, also bound by a default start.
+const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
 const START_DEADLINE: Duration = Duration::from_secs(60);
 const STOP_DEADLINE: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "binary-test-password";
@@ -31,7 +33,7 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, run: u32) -> Self {
-        for addr in [DEFAULT_ADDR, DEFAULT_HTTP_ADDR] {
+        for addr in [DEFAULT_ADDR, DEFAULT_HTTP_ADDR, DEFAULT_ADMIN_ADDR] {
             assert!(
                 std::net::TcpListener::bind(addr).is_ok(),
                 "{addr} is in use by another process; this test needs the default ports"

@@ -21,14 +21,25 @@ pub(crate) fn map_db_err(err: DbErr, fk_entity: Entity) -> Error {
                 entity: fk_target(&msg).unwrap_or(fk_entity),
             };
         }
-        Some(other) => return Error::Internal(other.to_string()),
+        Some(other) => {
+            count_db_error("internal");
+            return Error::Internal(other.to_string());
+        }
         None => {}
     }
     if is_unavailable(&err) {
+        count_db_error("unavailable");
         Error::Unavailable(err.to_string())
     } else {
+        count_db_error("internal");
         Error::Internal(err.to_string())
     }
+}
+
+/// Count a database failure (`identity_db_errors_total`). Unique and foreign-key clashes are
+/// answers to the caller, not failures, and are not counted.
+pub(crate) fn count_db_error(kind: &'static str) {
+    metrics::counter!("identity_db_errors_total", "kind" => kind).increment(1);
 }
 
 /// Map a database error where no foreign key is involved.

@@ -338,10 +338,10 @@ fn keys_of(rows: Vec<api_keys::Model>) -> Result<Vec<ApiKey>> {
 #[async_trait::async_trait]
 impl Repo for SeaRepo {
     async fn ping(&self) -> Result<()> {
-        self.db
-            .ping()
-            .await
-            .map_err(|e| Error::Unavailable(e.to_string()))
+        self.db.ping().await.map_err(|e| {
+            crate::error::count_db_error("unavailable");
+            Error::Unavailable(e.to_string())
+        })
     }
 
     // --- setup ---

@@ -13,8 +13,7 @@ const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Every database this harness creates starts with this; it never touches any other.
 const DATABASE_PREFIX: &str = "identity_e2e_";
 
-/// A database owned by one test, deleted on drop (public for tests that run the real binary
-/// on it).
+/// A database owned by one test, deleted when dropped.
 pub enum TestDatabase {
     /// A database on the Postgres server of the admin URL.
     Postgres {
@@ -123,7 +122,8 @@ async fn admin_connection(admin_url: &str) -> anyhow::Result<sea_orm::DatabaseCo
 }
 
 impl TestDatabase {
-    /// Create a fresh database; returns it and the URL the server should use.
+    /// Create a fresh database; returns it and the URL the server should use. Keep the value
+    /// alive as long as the database is used: dropping it deletes the database.
     pub async fn create(backend: Backend) -> anyhow::Result<(Self, String)> {
         match backend {
             Backend::Postgres => {

@@ -78,6 +78,8 @@ pub struct TestApp {
     pub grpc_addr: SocketAddr,
     /// The bound address of the in-process REST gateway, when it is enabled.
     pub http_addr: Option<SocketAddr>,
+    /// The bound admin address serving `GET /metrics`, when it is enabled.
+    pub admin_addr: Option<SocketAddr>,
     /// The database backend.
     pub backend: Backend,
     /// The settings the server was built with (after the test's adjustments).
@@ -97,6 +99,7 @@ impl fmt::Debug for TestApp {
         f.debug_struct("TestApp")
             .field("grpc_addr", &self.grpc_addr)
             .field("http_addr", &self.http_addr)
+            .field("admin_addr", &self.admin_addr)
             .field("backend", &self.backend)
             .field("db", &self._db)
             .finish_non_exhaustive()
@@ -116,13 +119,14 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
     }
 });
 
-/// Settings for a test server: gRPC and gateway on port 0, the cheapest argon2id, fast
+/// Settings for a test server: gRPC, gateway and admin listener on port 0, the cheapest argon2id, fast
 /// readiness checks.
 pub fn test_settings(database_url: String, jwt_secret: String) -> Settings {
     Settings {
         database_url: SecretString::from(database_url),
         grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         jwt_secret: Some(SecretString::from(jwt_secret)),
         argon2_memory_kib: 8,
         argon2_iterations: 1,
@@ -181,6 +185,7 @@ async fn start(backend: Backend, settings: Settings, db: Option<TestDatabase>) -
         .unwrap_or_else(|e| panic!("building the server on {backend} failed: {e:#}"));
     let grpc_addr = app.grpc_addr();
     let http_addr = app.http_addr();
+    let admin_addr = app.admin_addr();
     let cache = app.cache_stats();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
@@ -194,6 +199,7 @@ async fn start(backend: Backend, settings: Settings, db: Option<TestDatabase>) -
     let mut app = TestApp {
         grpc_addr,
         http_addr,
+        admin_addr,
         backend,
         settings,
         channel,

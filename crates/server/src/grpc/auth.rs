@@ -1,11 +1,27 @@
 //! `identity.v1.AuthService`.
 
 use identity_api::pb::{self, auth_service_server::AuthService};
-use identity_core::service::Identity;
+use identity_core::{Error, service::Identity};
 use tonic::{Request, Response, Status};
 
 use super::{OrStatus, conv};
 use crate::auth::principal;
+
+/// Count a failed login by a bounded reason (`identity_login_failures_total`).
+fn count_login_failure(e: &Error) {
+    let reason = match e {
+        Error::Unauthenticated(_) => "bad_credentials",
+        Error::InvalidArgument(_) => "invalid_argument",
+        Error::ResourceExhausted { .. } => "rate_limited",
+        Error::Unavailable(_) => "unavailable",
+        Error::NotFound { .. }
+        | Error::AlreadyExists { .. }
+        | Error::PermissionDenied(_)
+        | Error::FailedPrecondition(_)
+        | Error::Internal(_) => "other",
+    };
+    metrics::counter!(identity_telemetry::LOGIN_FAILURES, "reason" => reason).increment(1);
+}
 
 /// Implementation of AuthService.
 #[derive(Debug, Clone)]
@@ -27,6 +43,7 @@ impl AuthService for Auth {
             .identity
             .login(&identifier, &password)
             .await
+            .inspect_err(count_login_failure)
             .or_status()?;
         Ok(Response::new(pb::LoginResponse {
             session_token: out.token,
