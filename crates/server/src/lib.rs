@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod grpc;
 pub mod health;
+pub mod login_limit;
 pub mod startup;
 pub mod telemetry;
 

@@ -95,6 +95,8 @@ impl Application {
                 min_length: settings.password_min_length,
             },
             join_default_organization: settings.join_default_organization,
+            login: settings.login_protection(),
+            idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
             ..CoreSettings::default()
         };
         let identity = Identity::new(repo, hasher, tokens, Arc::new(SystemClock), core);
@@ -233,6 +235,7 @@ impl Application {
             }))
             .add_service(AuthServiceServer::new(grpc::auth::Auth {
                 identity: identity.clone(),
+                limiter: crate::login_limit::LoginLimiter::new(settings.login_source_limit()),
             }))
             .add_service(OrganizationServiceServer::new(grpc::orgs::Orgs {
                 identity: identity.clone(),

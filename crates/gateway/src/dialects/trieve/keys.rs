@@ -83,6 +83,7 @@ impl CreateKey {
             expires_at,
             password: None,
             primary: false,
+            request_id: None,
         })
     }
 }
