@@ -10,6 +10,8 @@ mod api_key_roles;
 mod cache;
 mod flow;
 mod health;
+mod idempotency;
+mod login_protection;
 mod member_handles;
 mod organizations;
 mod pagination;

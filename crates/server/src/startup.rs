@@ -129,6 +129,11 @@ impl Application {
         self.cache_stats.clone()
     }
 
+    /// The password hasher; its counter tells how many argon2 computations ran.
+    pub fn hasher(&self) -> PasswordHasher {
+        self.identity.hasher().clone()
+    }
+
     /// The bound gRPC address (the real port when 0 was asked for).
     pub fn grpc_addr(&self) -> SocketAddr {
         self.addr
