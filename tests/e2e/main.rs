@@ -17,4 +17,5 @@ mod organizations;
 mod pagination;
 mod reflection;
 mod secrets;
+mod security;
 mod sessions;
