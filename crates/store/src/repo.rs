@@ -318,12 +318,16 @@ async fn insert_idempotency<C: ConnectionTrait>(
         created_at: Set(micros(idem.now)),
         ..Default::default()
     };
-    model.insert(conn).await.map_err(|e| match db_err(e) {
-        Error::AlreadyExists { .. } => Error::AlreadyExists {
-            entity,
-            field: "request_id",
-        },
-        other => other,
+    model.insert(conn).await.map_err(|e| {
+        let e = db_err(e);
+        if matches!(e, Error::AlreadyExists { .. }) {
+            Error::AlreadyExists {
+                entity,
+                field: "request_id",
+            }
+        } else {
+            e
+        }
     })?;
     Ok(())
 }
