@@ -225,7 +225,8 @@ macro_rules! both {
 
 both!(
     id_routes_refuse_other_users_resources,
-    oversized_bodies_are_413_in_every_dialect
+    oversized_bodies_are_413_in_every_dialect,
+    portainer_login_is_limited_per_client_and_backed_off_per_account,
 );
 
 async fn id_routes_refuse_other_users_resources(backend: Backend) -> Result<()> {
@@ -661,5 +662,59 @@ async fn oversized_bodies_are_413_in_every_dialect(backend: Backend) -> Result<(
             &[StatusCode::PAYLOAD_TOO_LARGE],
         )?;
     }
+    Ok(())
+}
+
+/// The gateway forwards its socket peer, so the server's per-source limit applies to REST
+/// clients one by one; both login refusals come out as Portainer's ban answer.
+async fn portainer_login_is_limited_per_client_and_backed_off_per_account(
+    backend: Backend,
+) -> Result<()> {
+    let app = identity_testkit::spawn_app_with(backend, |s| {
+        s.login_per_source_burst = 4;
+        s.login_per_source_per_minute = 1;
+        s.login_backoff_threshold = 2;
+        s.login_backoff_base_ms = 30_000;
+    })
+    .await;
+    let addr = app.http_addr.context("the gateway is not enabled")?;
+    let env = Env {
+        app,
+        base: format!("http://{addr}"),
+        http: Client::builder().timeout(Duration::from_secs(30)).build()?,
+        seen: std::sync::Mutex::new(Vec::new()),
+    };
+    let _admin = env.app.init_admin().await; // a gRPC login from 127.0.0.1 too
+    let login = |password: &str| json!({"username": "admin", "password": password});
+    let post = |body: Value| {
+        let http = env.http.clone();
+        let url = format!("{}/api/auth", env.base);
+        async move { http.post(url).json(&body).send().await }
+    };
+    // Two wrong passwords: Portainer's 422; then the account is backed off (403 ban).
+    for _ in 0..2 {
+        let r = post(login("wrong-password-123")).await?;
+        ensure!(
+            r.status() == StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            r.status()
+        );
+    }
+    let r = post(login("admin-password-1234")).await?;
+    ensure!(
+        r.status() == StatusCode::FORBIDDEN,
+        "backed off: {}",
+        r.status()
+    );
+    let body: Value = r.json().await?;
+    ensure!(body["message"] == json!("Access denied"), "{body}");
+    // The source (127.0.0.1, counted through the gateway) is now out of attempts: another,
+    // un-backed-off account is refused too (it would be a 422 otherwise).
+    let r = post(json!({"username": "someone-else", "password": "anything-at-all-1"})).await?;
+    ensure!(
+        r.status() == StatusCode::FORBIDDEN,
+        "rate limited: {}",
+        r.status()
+    );
     Ok(())
 }
