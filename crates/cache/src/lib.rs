@@ -646,6 +646,71 @@ impl Repo for CachedRepo {
     async fn user_team_memberships(&self, user: UserId) -> Result<Vec<TeamMembership>> {
         self.inner.user_team_memberships(user).await
     }
+
+    // --- login protection and idempotency (not cached) ---
+
+    async fn login_failures(
+        &self,
+        identifier_key: &str,
+    ) -> Result<Option<identity_core::ports::LoginFailures>> {
+        self.inner.login_failures(identifier_key).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        identifier_key: &str,
+        now: DateTime<Utc>,
+        reset_before: DateTime<Utc>,
+    ) -> Result<identity_core::ports::LoginFailures> {
+        self.inner
+            .record_login_failure(identifier_key, now, reset_before)
+            .await
+    }
+
+    async fn clear_login_failures(&self, identifier_key: &str) -> Result<()> {
+        self.inner.clear_login_failures(identifier_key).await
+    }
+
+    async fn idempotency_record(
+        &self,
+        key: &identity_core::ports::IdempotencyKey,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<identity_core::ports::IdempotencyRecord>> {
+        self.inner.idempotency_record(key, not_before).await
+    }
+
+    async fn create_user_idempotent(
+        &self,
+        user: NewUser,
+        join: Option<(Uuid, OrgRole)>,
+        idem: identity_core::ports::NewIdempotency,
+    ) -> Result<User> {
+        let user = self.inner.create_user_idempotent(user, join, idem).await?;
+        // As in `create_user`.
+        self.user_changed(user.id).await;
+        Ok(user)
+    }
+
+    async fn create_api_key_idempotent(
+        &self,
+        key: NewApiKey,
+        idem: identity_core::ports::NewIdempotency,
+    ) -> Result<ApiKey> {
+        // As in `create_api_key`.
+        let old_primary = if key.primary {
+            self.inner.primary_api_key(key.user_id).await?
+        } else {
+            None
+        };
+        let created = self.inner.create_api_key_idempotent(key, idem).await?;
+        self.local.negative.invalidate(&created.digest).await;
+        if created.primary {
+            let mut inv = Invalidation::digests(old_primary.map(|k| k.digest));
+            inv.user_keys.push(created.user_id);
+            self.invalidate(inv).await;
+        }
+        Ok(created)
+    }
 }
 
 /// Take the pending key uses and write them in one batch; on failure, put them back (bounded).

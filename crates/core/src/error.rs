@@ -88,6 +88,8 @@ pub enum Precondition {
     NoPassword,
     /// The target user must already be a member of the organization.
     NotAMember,
+    /// An idempotency key (`request_id`) was reused with a different request.
+    IdempotencyKeyReused,
 }
 
 impl Precondition {
@@ -101,6 +103,7 @@ impl Precondition {
             Precondition::NotInitialized => "NOT_INITIALIZED",
             Precondition::NoPassword => "NO_PASSWORD",
             Precondition::NotAMember => "TARGET_NOT_A_MEMBER",
+            Precondition::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
         }
     }
 
@@ -113,6 +116,9 @@ impl Precondition {
             Precondition::NotInitialized => "no administrator exists yet; run InitAdmin first",
             Precondition::NoPassword => "the user has no password",
             Precondition::NotAMember => "the user is not a member of this organization",
+            Precondition::IdempotencyKeyReused => {
+                "this request_id was already used for a different request"
+            }
         }
     }
 }
@@ -163,6 +169,28 @@ impl Denial {
     }
 }
 
+/// Which limit refused a call (see [`Error::ResourceExhausted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// A generic rate limit.
+    Rate,
+    /// The account had too many failed logins recently; it is backed off, not locked.
+    LoginBackoff,
+    /// Too many login attempts from one client address.
+    LoginSource,
+}
+
+impl Limit {
+    /// Stable machine-readable reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Limit::Rate => "RATE_LIMITED",
+            Limit::LoginBackoff => "LOGIN_BACKOFF",
+            Limit::LoginSource => "LOGIN_RATE_LIMITED",
+        }
+    }
+}
+
 /// The domain error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -197,6 +225,8 @@ pub enum Error {
     ResourceExhausted {
         /// Seconds until a retry may succeed.
         retry_after_secs: u64,
+        /// Which limit refused the call.
+        limit: Limit,
     },
     /// A dependency (the database) is unavailable; retrying may help.
     #[error("service unavailable: {0}")]
@@ -235,7 +265,7 @@ impl Error {
             Error::Unauthenticated(_) => "UNAUTHENTICATED".to_owned(),
             Error::PermissionDenied(d) => d.reason().to_owned(),
             Error::FailedPrecondition(p) => p.reason().to_owned(),
-            Error::ResourceExhausted { .. } => "RATE_LIMITED".to_owned(),
+            Error::ResourceExhausted { limit, .. } => limit.reason().to_owned(),
             Error::Unavailable(_) => "UNAVAILABLE".to_owned(),
             Error::Internal(_) => "INTERNAL".to_owned(),
         }

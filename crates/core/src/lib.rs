@@ -15,4 +15,4 @@ pub mod principal;
 pub mod service;
 pub mod token;
 
-pub use error::{Denial, Entity, Error, FieldViolation, Precondition, Result, Violations};
+pub use error::{Denial, Entity, Error, FieldViolation, Limit, Precondition, Result, Violations};

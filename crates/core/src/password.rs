@@ -1,6 +1,9 @@
 //! argon2id hashing off the async runtime, with bounded concurrency and timing parity.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use tokio::sync::Semaphore;
@@ -50,6 +53,8 @@ struct Inner {
     argon: Argon2<'static>,
     permits: Semaphore,
     dummy_hash: String,
+    /// argon2 computations run so far (hashes and verifies, real or dummy).
+    computed: AtomicU64,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -84,6 +89,7 @@ impl PasswordHasher {
                 argon,
                 permits: Semaphore::new(concurrency.max(1)),
                 dummy_hash,
+                computed: AtomicU64::new(0),
             }),
         })
     }
@@ -100,9 +106,24 @@ impl PasswordHasher {
             .map_err(|_| Error::Internal("hasher closed".into()))?;
         let inner = Arc::clone(&self.inner);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| f(&inner.argon)))
-            .await
-            .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))
+        tokio::task::spawn_blocking(move || {
+            let out = span.in_scope(|| f(&inner.argon));
+            inner.computed.fetch_add(1, Ordering::Relaxed);
+            out
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))
+    }
+
+    /// How many argon2 computations (hashes and verifies, including the dummy verify of unknown
+    /// or backed-off accounts) this hasher has run. Lets tests assert that the work was done.
+    pub fn computations(&self) -> u64 {
+        self.inner.computed.load(Ordering::Relaxed)
+    }
+
+    /// Verify `password` against the dummy hash: the same work as a real verify, always `false`.
+    pub async fn verify_dummy(&self, password: &Password) -> Result<bool> {
+        self.verify(password, None).await
     }
 
     /// Hash a password to a PHC string.
@@ -151,6 +172,9 @@ mod tests {
         assert!(!h.verify(&wrong, Some(&phc)).await?);
         assert!(!h.verify(&pw, None).await?);
         assert!(!h.verify(&pw, Some("not a phc string")).await?);
+        let before = h.computations();
+        assert!(!h.verify_dummy(&pw).await?);
+        assert_eq!(h.computations(), before + 1);
         Ok(())
     }
 }

@@ -193,4 +193,90 @@ pub trait Repo: Send + Sync + 'static {
     async fn team_membership(&self, team: i64, user: UserId) -> Result<Option<TeamMembership>>;
     /// All team memberships of a user, by id.
     async fn user_team_memberships(&self, user: UserId) -> Result<Vec<TeamMembership>>;
+
+    // --- login protection ---
+
+    /// The recent failed logins recorded under `identifier_key` (a lower-cased login identifier).
+    async fn login_failures(&self, identifier_key: &str) -> Result<Option<LoginFailures>>;
+    /// Atomically record one failed login at `now`: the count restarts at 1 when the previous
+    /// failure is older than `reset_before`, otherwise it grows by one. Rows whose last failure
+    /// is older than `reset_before` may be purged along the way. Returns the state afterwards.
+    async fn record_login_failure(
+        &self,
+        identifier_key: &str,
+        now: DateTime<Utc>,
+        reset_before: DateTime<Utc>,
+    ) -> Result<LoginFailures>;
+    /// Forget the failed logins of `identifier_key` (after a successful login).
+    async fn clear_login_failures(&self, identifier_key: &str) -> Result<()>;
+
+    // --- idempotency ---
+
+    /// The record of `key`, unless it was created before `not_before` (expired).
+    async fn idempotency_record(
+        &self,
+        key: &IdempotencyKey,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>>;
+    /// Like `create_user`, and in the same transaction record `idem` pointing at the new user
+    /// (first dropping an expired record of the same key). When a live record of the key exists,
+    /// `AlreadyExists { User, "request_id" }` and nothing is created.
+    async fn create_user_idempotent(
+        &self,
+        user: NewUser,
+        join: Option<(Uuid, OrgRole)>,
+        idem: NewIdempotency,
+    ) -> Result<User>;
+    /// Like `create_api_key`, and in the same transaction record `idem` pointing at the new key.
+    /// When a live record of the key exists, `AlreadyExists { ApiKey, "request_id" }` and nothing
+    /// is created.
+    async fn create_api_key_idempotent(
+        &self,
+        key: NewApiKey,
+        idem: NewIdempotency,
+    ) -> Result<ApiKey>;
+}
+
+/// Recent failed logins of one login identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// Failures since the count last restarted.
+    pub failures: u32,
+    /// The latest failure.
+    pub last_failure_at: DateTime<Utc>,
+}
+
+/// Who made a request, which operation, under which client-chosen `request_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The caller.
+    pub caller: UserId,
+    /// The operation, e.g. `CreateUser`.
+    pub operation: &'static str,
+    /// The client's request id (1-128 printable ASCII characters).
+    pub request_id: String,
+}
+
+/// What an earlier request with the same idempotency key produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// SHA-256 of the earlier request's canonical form (secrets excluded).
+    pub fingerprint: [u8; 32],
+    /// Numeric id of the user or key it created.
+    pub resource_id: i64,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A record to store along with a create.
+#[derive(Debug, Clone)]
+pub struct NewIdempotency {
+    /// The key.
+    pub key: IdempotencyKey,
+    /// SHA-256 of the request's canonical form.
+    pub fingerprint: [u8; 32],
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Records created before this instant are expired and may be replaced or purged.
+    pub expired_before: DateTime<Utc>,
 }

@@ -131,8 +131,18 @@ impl Upstream {
 
     // === AuthService ===
 
-    pub(crate) async fn login(&self, msg: pb::LoginRequest) -> UpstreamResult<pb::LoginResponse> {
-        let req = self.request(msg, None)?;
+    /// Login, telling the server which client it is for (its per-source limit).
+    pub(crate) async fn login(
+        &self,
+        msg: pb::LoginRequest,
+        client: Option<std::net::IpAddr>,
+    ) -> UpstreamResult<pb::LoginResponse> {
+        let mut req = self.request(msg, None)?;
+        if let Some(ip) = client
+            && let Ok(v) = MetadataValue::try_from(ip.to_string())
+        {
+            req.metadata_mut().insert("x-forwarded-for", v);
+        }
         let mut c = self.auth.clone();
         self.call(c.login(req)).await
     }

@@ -1,6 +1,10 @@
 //! Typed settings: compiled-in defaults, then an optional TOML file, then `IDENTITY_*` variables.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::Path,
+    time::Duration,
+};
 
 use anyhow::{Context as _, bail};
 use identity_core::password::Argon2Params;
@@ -73,6 +77,29 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     /// Log format: "text" or "json" (`IDENTITY_LOG_FORMAT`).
     pub log_format: String,
+    /// Failed logins of one identifier before its backoff starts; 0 disables the backoff
+    /// (`IDENTITY_LOGIN_BACKOFF_THRESHOLD`).
+    pub login_backoff_threshold: u32,
+    /// First backoff delay in ms, doubled per further failure (`IDENTITY_LOGIN_BACKOFF_BASE_MS`).
+    pub login_backoff_base_ms: u64,
+    /// Longest backoff delay in seconds (`IDENTITY_LOGIN_BACKOFF_MAX_SECS`).
+    pub login_backoff_max_secs: u64,
+    /// Failures older than this many seconds are forgotten (`IDENTITY_LOGIN_FAILURE_WINDOW_SECS`).
+    pub login_failure_window_secs: u64,
+    /// Login attempts one client address may make at once; 0 disables the per-source limit
+    /// (`IDENTITY_LOGIN_PER_SOURCE_BURST`).
+    pub login_per_source_burst: u32,
+    /// Login attempts a client address regains per minute (`IDENTITY_LOGIN_PER_SOURCE_PER_MINUTE`).
+    pub login_per_source_per_minute: u32,
+    /// Client addresses tracked at once (`IDENTITY_LOGIN_MAX_SOURCES`).
+    pub login_max_sources: u64,
+    /// Proxies whose `x-forwarded-for` names the client, comma-separated IP addresses
+    /// (`IDENTITY_LOGIN_TRUSTED_PROXIES`). Loopback peers are trusted too while the in-process
+    /// gateway is enabled (it forwards its socket peer that way).
+    pub login_trusted_proxies: Vec<IpAddr>,
+    /// How long a CreateUser/CreateApiKey `request_id` is remembered, in seconds
+    /// (`IDENTITY_IDEMPOTENCY_TTL_SECS`).
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -106,6 +133,15 @@ impl Default for Settings {
             drain_timeout_secs: 20,
             max_concurrent_requests: 1024,
             log_format: "text".to_owned(),
+            login_backoff_threshold: 5,
+            login_backoff_base_ms: 1000,
+            login_backoff_max_secs: 15 * 60,
+            login_failure_window_secs: 3600,
+            login_per_source_burst: 30,
+            login_per_source_per_minute: 30,
+            login_max_sources: 100_000,
+            login_trusted_proxies: Vec::new(),
+            idempotency_ttl_secs: 24 * 3600,
         }
     }
 }
@@ -205,6 +241,46 @@ impl Settings {
             &mut self.max_concurrent_requests,
         )?;
         parse_env("IDENTITY_LOG_FORMAT", &mut self.log_format)?;
+        parse_env(
+            "IDENTITY_LOGIN_BACKOFF_THRESHOLD",
+            &mut self.login_backoff_threshold,
+        )?;
+        parse_env(
+            "IDENTITY_LOGIN_BACKOFF_BASE_MS",
+            &mut self.login_backoff_base_ms,
+        )?;
+        parse_env(
+            "IDENTITY_LOGIN_BACKOFF_MAX_SECS",
+            &mut self.login_backoff_max_secs,
+        )?;
+        parse_env(
+            "IDENTITY_LOGIN_FAILURE_WINDOW_SECS",
+            &mut self.login_failure_window_secs,
+        )?;
+        parse_env(
+            "IDENTITY_LOGIN_PER_SOURCE_BURST",
+            &mut self.login_per_source_burst,
+        )?;
+        parse_env(
+            "IDENTITY_LOGIN_PER_SOURCE_PER_MINUTE",
+            &mut self.login_per_source_per_minute,
+        )?;
+        parse_env("IDENTITY_LOGIN_MAX_SOURCES", &mut self.login_max_sources)?;
+        if let Some(v) = env_var("IDENTITY_LOGIN_TRUSTED_PROXIES") {
+            self.login_trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e| anyhow::anyhow!("IDENTITY_LOGIN_TRUSTED_PROXIES: {s:?}: {e}"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
+        parse_env(
+            "IDENTITY_IDEMPOTENCY_TTL_SECS",
+            &mut self.idempotency_ttl_secs,
+        )?;
         Ok(())
     }
 
@@ -241,6 +317,25 @@ impl Settings {
         if self.db_max_connections == 0 || self.max_concurrent_requests == 0 {
             bail!("connection and request limits must be positive");
         }
+        if self.login_backoff_threshold > 0
+            && (self.login_backoff_base_ms == 0
+                || self.login_backoff_max_secs == 0
+                || self.login_failure_window_secs * 1000 < self.login_backoff_base_ms)
+        {
+            bail!(
+                "IDENTITY_LOGIN_BACKOFF_BASE_MS and _MAX_SECS must be positive and the failure \
+                 window at least the base delay"
+            );
+        }
+        if self.login_per_source_burst > 0 && self.login_per_source_per_minute == 0 {
+            bail!("IDENTITY_LOGIN_PER_SOURCE_PER_MINUTE must be positive when the burst is");
+        }
+        if self.login_max_sources == 0 {
+            bail!("IDENTITY_LOGIN_MAX_SOURCES must be positive");
+        }
+        if self.idempotency_ttl_secs == 0 || self.idempotency_ttl_secs > 7 * 24 * 3600 {
+            bail!("IDENTITY_IDEMPOTENCY_TTL_SECS must be between 1 and 604800");
+        }
         Ok(())
     }
 
@@ -268,6 +363,27 @@ impl Settings {
             negative_max_entries: self.negative_cache_max_entries,
             negative_ttl: fresh,
             ..identity_cache::CacheConfig::default()
+        }
+    }
+
+    /// Per-account login backoff.
+    pub fn login_protection(&self) -> identity_core::service::LoginProtection {
+        identity_core::service::LoginProtection {
+            threshold: self.login_backoff_threshold,
+            base_delay: Duration::from_millis(self.login_backoff_base_ms),
+            max_delay: Duration::from_secs(self.login_backoff_max_secs),
+            failure_window: Duration::from_secs(self.login_failure_window_secs),
+        }
+    }
+
+    /// Per-source login limit.
+    pub fn login_source_limit(&self) -> crate::login_limit::SourceLimit {
+        crate::login_limit::SourceLimit {
+            burst: self.login_per_source_burst,
+            per_minute: self.login_per_source_per_minute,
+            max_sources: self.login_max_sources,
+            trusted_proxies: self.login_trusted_proxies.clone(),
+            trust_loopback: self.gateway_enabled,
         }
     }
 

@@ -26,7 +26,7 @@ use identity_core::{
         TeamMembership, TeamRole, User, UserFilter, UserId, UserPatch,
     },
     pagination::PageRequest,
-    ports::Repo,
+    ports::{IdempotencyKey, IdempotencyRecord, LoginFailures, NewIdempotency, Repo},
 };
 use uuid::Uuid;
 
@@ -331,6 +331,56 @@ impl Repo for GatedRepo {
         self.check()?;
         self.inner.user_team_memberships(user).await
     }
+
+    async fn login_failures(&self, identifier_key: &str) -> Result<Option<LoginFailures>> {
+        self.check()?;
+        self.inner.login_failures(identifier_key).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        identifier_key: &str,
+        now: DateTime<Utc>,
+        reset_before: DateTime<Utc>,
+    ) -> Result<LoginFailures> {
+        self.check()?;
+        self.inner
+            .record_login_failure(identifier_key, now, reset_before)
+            .await
+    }
+
+    async fn clear_login_failures(&self, identifier_key: &str) -> Result<()> {
+        self.check()?;
+        self.inner.clear_login_failures(identifier_key).await
+    }
+
+    async fn idempotency_record(
+        &self,
+        key: &IdempotencyKey,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>> {
+        self.check()?;
+        self.inner.idempotency_record(key, not_before).await
+    }
+
+    async fn create_user_idempotent(
+        &self,
+        user: NewUser,
+        join: Option<(Uuid, OrgRole)>,
+        idem: NewIdempotency,
+    ) -> Result<User> {
+        self.check()?;
+        self.inner.create_user_idempotent(user, join, idem).await
+    }
+
+    async fn create_api_key_idempotent(
+        &self,
+        key: NewApiKey,
+        idem: NewIdempotency,
+    ) -> Result<ApiKey> {
+        self.check()?;
+        self.inner.create_api_key_idempotent(key, idem).await
+    }
 }
 
 #[cfg(test)]
@@ -418,6 +468,42 @@ mod tests {
             unreachable!()
         }
         async fn api_key_digests_of_user(&self, _: UserId) -> Result<Vec<[u8; 32]>> {
+            unreachable!()
+        }
+        async fn login_failures(&self, _: &str) -> Result<Option<LoginFailures>> {
+            unreachable!()
+        }
+        async fn record_login_failure(
+            &self,
+            _: &str,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<LoginFailures> {
+            unreachable!()
+        }
+        async fn clear_login_failures(&self, _: &str) -> Result<()> {
+            unreachable!()
+        }
+        async fn idempotency_record(
+            &self,
+            _: &IdempotencyKey,
+            _: DateTime<Utc>,
+        ) -> Result<Option<IdempotencyRecord>> {
+            unreachable!()
+        }
+        async fn create_user_idempotent(
+            &self,
+            _: NewUser,
+            _: Option<(Uuid, OrgRole)>,
+            _: NewIdempotency,
+        ) -> Result<User> {
+            unreachable!()
+        }
+        async fn create_api_key_idempotent(
+            &self,
+            _: NewApiKey,
+            _: NewIdempotency,
+        ) -> Result<ApiKey> {
             unreachable!()
         }
         async fn create_organization(

@@ -101,6 +101,8 @@ pub fn build_identity(
             min_length: settings.password_min_length,
         },
         join_default_organization: settings.join_default_organization,
+        login: settings.login_protection(),
+        idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
         ..CoreSettings::default()
     };
     let identity = Identity::new(repo, hasher, tokens, Arc::new(SystemClock), core);
@@ -200,6 +202,11 @@ impl Application {
     /// The cache's live counters (database and Redis calls, hits and misses).
     pub fn cache_stats(&self) -> Arc<identity_cache::CacheStats> {
         self.cache_stats.clone()
+    }
+
+    /// The password hasher; its counter tells how many argon2 computations ran.
+    pub fn hasher(&self) -> PasswordHasher {
+        self.identity.hasher().clone()
     }
 
     /// The bound gRPC address (the real port when 0 was asked for).
@@ -331,6 +338,7 @@ impl Application {
             }))
             .add_service(AuthServiceServer::new(grpc::auth::Auth {
                 identity: identity.clone(),
+                limiter: crate::login_limit::LoginLimiter::new(settings.login_source_limit()),
             }))
             .add_service(OrganizationServiceServer::new(grpc::orgs::Orgs {
                 identity: identity.clone(),

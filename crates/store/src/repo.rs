@@ -12,7 +12,7 @@ use identity_core::{
         TeamMembership, TeamRole, User, UserFilter, UserId, UserOrderField, UserPatch,
     },
     pagination::PageRequest,
-    ports::Repo,
+    ports::{IdempotencyKey, IdempotencyRecord, LoginFailures, NewIdempotency, Repo},
 };
 use sea_orm::{
     ActiveModelTrait,
@@ -20,13 +20,16 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
     IntoActiveModel, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr, LockType, SimpleExpr},
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, LockType, OnConflict, SimpleExpr},
 };
 use uuid::Uuid;
 
 use crate::{
     convert::{self, micros, to_json},
-    entity::{api_keys, memberships, organizations, team_memberships, teams, users},
+    entity::{
+        api_keys, idempotency_records, login_failures, memberships, organizations,
+        team_memberships, teams, users,
+    },
     error::{db_err, map_db_err},
 };
 
@@ -325,6 +328,50 @@ async fn insert_api_key(txn: &DatabaseTransaction, key: NewApiKey) -> Result<Api
     };
     let row = model.insert(txn).await.map_err(db_err)?;
     convert::api_key(row)
+}
+
+/// Drop idempotency records created before `expired_before` (the TTL is over).
+async fn purge_idempotency<C: ConnectionTrait>(
+    conn: &C,
+    expired_before: DateTime<Utc>,
+) -> Result<()> {
+    idempotency_records::Entity::delete_many()
+        .filter(idempotency_records::Column::CreatedAt.lt(expired_before))
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Record `idem` → `resource_id`; a live record of the same key is `AlreadyExists { entity,
+/// "request_id" }`.
+async fn insert_idempotency<C: ConnectionTrait>(
+    conn: &C,
+    idem: NewIdempotency,
+    resource_id: i64,
+    entity: Entity,
+) -> Result<()> {
+    let model = idempotency_records::ActiveModel {
+        caller_id: Set(idem.key.caller),
+        operation: Set(idem.key.operation.to_owned()),
+        request_id: Set(idem.key.request_id),
+        fingerprint: Set(idem.fingerprint.to_vec()),
+        resource_id: Set(resource_id),
+        created_at: Set(micros(idem.now)),
+        ..Default::default()
+    };
+    model.insert(conn).await.map_err(|e| {
+        let e = db_err(e);
+        if matches!(e, Error::AlreadyExists { .. }) {
+            Error::AlreadyExists {
+                entity,
+                field: "request_id",
+            }
+        } else {
+            e
+        }
+    })?;
+    Ok(())
 }
 
 fn users_of(rows: Vec<users::Model>) -> Result<Vec<User>> {
@@ -1004,5 +1051,140 @@ impl Repo for SeaRepo {
             .into_iter()
             .map(convert::team_membership)
             .collect()
+    }
+
+    // --- login protection ---
+
+    async fn login_failures(&self, identifier_key: &str) -> Result<Option<LoginFailures>> {
+        let row = login_failures::Entity::find_by_id(identifier_key.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(|r| LoginFailures {
+            failures: u32::try_from(r.failures).unwrap_or(0),
+            last_failure_at: r.last_failure_at,
+        }))
+    }
+
+    async fn record_login_failure(
+        &self,
+        identifier_key: &str,
+        now: DateTime<Utc>,
+        reset_before: DateTime<Utc>,
+    ) -> Result<LoginFailures> {
+        let now = micros(now);
+        let key = identifier_key.to_owned();
+        let txn = self.begin().await?;
+        let result = async {
+            // Forgotten failures go first, so the upsert below restarts their count at 1.
+            login_failures::Entity::delete_many()
+                .filter(login_failures::Column::LastFailureAt.lt(reset_before))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            let model = login_failures::ActiveModel {
+                identifier_key: Set(key.clone()),
+                failures: Set(1),
+                last_failure_at: Set(now),
+            };
+            // One statement, so concurrent failures on several replicas all count.
+            login_failures::Entity::insert(model)
+                .on_conflict(
+                    OnConflict::column(login_failures::Column::IdentifierKey)
+                        .value(
+                            login_failures::Column::Failures,
+                            Expr::col((login_failures::Entity, login_failures::Column::Failures))
+                                .add(1),
+                        )
+                        .value(login_failures::Column::LastFailureAt, Expr::value(now))
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await
+                .map_err(db_err)?;
+            let row = login_failures::Entity::find_by_id(key)
+                .one(&txn)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| Error::Internal("login failure row vanished".into()))?;
+            Ok(LoginFailures {
+                failures: u32::try_from(row.failures).unwrap_or(0),
+                last_failure_at: row.last_failure_at,
+            })
+        }
+        .await;
+        finish(txn, result).await
+    }
+
+    async fn clear_login_failures(&self, identifier_key: &str) -> Result<()> {
+        login_failures::Entity::delete_by_id(identifier_key.to_owned())
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    // --- idempotency ---
+
+    async fn idempotency_record(
+        &self,
+        key: &IdempotencyKey,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>> {
+        let row = idempotency_records::Entity::find()
+            .filter(idempotency_records::Column::CallerId.eq(key.caller))
+            .filter(idempotency_records::Column::Operation.eq(key.operation))
+            .filter(idempotency_records::Column::RequestId.eq(key.request_id.as_str()))
+            .filter(idempotency_records::Column::CreatedAt.gte(not_before))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| {
+            let fingerprint = <[u8; 32]>::try_from(r.fingerprint.as_slice())
+                .map_err(|_| Error::Internal("idempotency fingerprint is not 32 bytes".into()))?;
+            Ok(IdempotencyRecord {
+                fingerprint,
+                resource_id: r.resource_id,
+                created_at: r.created_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_user_idempotent(
+        &self,
+        user: NewUser,
+        join: Option<(Uuid, OrgRole)>,
+        idem: NewIdempotency,
+    ) -> Result<User> {
+        let now = user.now;
+        let txn = self.begin().await?;
+        let result = async {
+            purge_idempotency(&txn, idem.expired_before).await?;
+            let row = insert_user(&txn, user).await?;
+            if let Some((org, role)) = join {
+                insert_membership(&txn, org, row.id, role, now, Entity::Organization).await?;
+            }
+            insert_idempotency(&txn, idem, row.id, Entity::User).await?;
+            convert::user(row)
+        }
+        .await;
+        finish(txn, result).await
+    }
+
+    async fn create_api_key_idempotent(
+        &self,
+        key: NewApiKey,
+        idem: NewIdempotency,
+    ) -> Result<ApiKey> {
+        let txn = self.begin().await?;
+        let result = async {
+            purge_idempotency(&txn, idem.expired_before).await?;
+            let created = insert_api_key(&txn, key).await?;
+            insert_idempotency(&txn, idem, created.id, Entity::ApiKey).await?;
+            Ok(created)
+        }
+        .await;
+        finish(txn, result).await
     }
 }

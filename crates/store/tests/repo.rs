@@ -285,6 +285,8 @@ async fn migrations_apply_twice(b: Backend) {
             "m20261123_000004_create_teams",
             "m20261123_000005_create_team_memberships",
             "m20261123_000006_create_api_keys",
+            "m20261123_000007_create_login_failures",
+            "m20261123_000008_create_idempotency_records",
         ]
     );
     t.repo.ping().await.unwrap();

@@ -89,6 +89,7 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     cache: Arc<CacheStats>,
+    hasher: identity_core::password::PasswordHasher,
     // Declared last so that it is dropped after the shutdown signal was sent. `None` for a
     // replica started by [`spawn_replica`], which does not own its database.
     _db: Option<TestDatabase>,
@@ -135,6 +136,9 @@ pub fn test_settings(database_url: String, jwt_secret: String) -> Settings {
         db_acquire_timeout_secs: 2,
         db_max_connections: 8,
         drain_timeout_secs: 2,
+        // Every test client connects from 127.0.0.1: tests of the per-source login limit turn
+        // it on themselves.
+        login_per_source_burst: 0,
         ..Settings::default()
     }
 }
@@ -187,6 +191,7 @@ async fn start(backend: Backend, settings: Settings, db: Option<TestDatabase>) -
     let http_addr = app.http_addr();
     let admin_addr = app.admin_addr();
     let cache = app.cache_stats();
+    let hasher = app.hasher();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         // A dropped sender stops the server too.
@@ -207,6 +212,7 @@ async fn start(backend: Backend, settings: Settings, db: Option<TestDatabase>) -
         shutdown: Some(tx),
         server: Some(server),
         cache,
+        hasher,
         _db: db,
     };
     app.wait_until_serving().await;
@@ -275,6 +281,11 @@ impl TestApp {
     /// The server's cache counters now (database and Redis calls, hits, misses).
     pub fn cache_stats(&self) -> CacheCounters {
         self.cache.snapshot()
+    }
+
+    /// How many argon2 computations (hashes and verifies, dummy ones included) the server ran.
+    pub fn hash_computations(&self) -> u64 {
+        self.hasher.computations()
     }
 
     /// The HS256 secret the server signs session tokens with (for forging tokens in tests).

@@ -41,6 +41,9 @@ pub struct CreateApiKey {
     pub password: Option<Password>,
     /// Make it the primary key.
     pub primary: bool,
+    /// Idempotency key: a retry with the same id returns the same key's metadata (without the
+    /// plaintext, which is never stored) instead of a second key.
+    pub request_id: Option<String>,
 }
 
 /// How a key is addressed.
@@ -88,7 +91,8 @@ impl Identity {
             .ok_or(Error::not_found(Entity::ApiKey))
     }
 
-    /// Create a key; returns its metadata and the plaintext (shown once).
+    /// Create a key; returns its metadata and the plaintext (shown once). A retry with a known
+    /// `request_id` returns the first key's metadata and an empty plaintext.
     #[tracing::instrument(skip_all)]
     pub async fn create_api_key(
         &self,
@@ -129,6 +133,9 @@ impl Identity {
         if input.expires_at.is_some_and(|e| e <= now) {
             v.push("expires_at", "must be in the future");
         }
+        if let Some(id) = &input.request_id {
+            v.check("request_id", super::idempotency::check_request_id(id));
+        }
         v.finish()?;
         let (Some(name), Some(description)) = (name, description) else {
             return Err(Error::Internal("validation inconsistency".into()));
@@ -151,6 +158,37 @@ impl Identity {
                 return Err(Error::PermissionDenied(Denial::NotAMember));
             }
         }
+        // A replay is answered before the password check and the minting: the first request
+        // passed them, and its key exists. The password is not part of the fingerprint.
+        let replay = match &input.request_id {
+            Some(id) => {
+                let parts = serde_json::json!([
+                    owner.id,
+                    name.clone().into_inner(),
+                    description.clone().into_inner(),
+                    role.as_str(),
+                    input.scopes.iter().map(|s| s.trim()).collect::<Vec<_>>(),
+                    org.map(|o| o.to_string()),
+                    dataset_ids,
+                    organization_ids,
+                    input.expires_at.map(|e| e.timestamp_micros()),
+                    input.primary,
+                ])
+                .to_string();
+                let fp = super::idempotency::fingerprint(&[&parts]);
+                match self
+                    .idempotency(p.user.id, super::idempotency::CREATE_API_KEY, id, fp)
+                    .await?
+                {
+                    super::idempotency::Replay::Same(key_id) => {
+                        let key = self.visible_key(p, &KeyRef::Id(key_id)).await?;
+                        return Ok((key, String::new()));
+                    }
+                    super::idempotency::Replay::Fresh(idem) => Some(idem),
+                }
+            }
+            None => None,
+        };
         if let Some(pw) = &input.password
             && !self
                 .hasher
@@ -176,8 +214,18 @@ impl Identity {
             primary: input.primary,
             now,
         };
-        let key = self.repo.create_api_key(new).await?;
-        Ok((key, generated.plaintext))
+        let Some(idem) = replay else {
+            let key = self.repo.create_api_key(new).await?;
+            return Ok((key, generated.plaintext));
+        };
+        match self.repo.create_api_key_idempotent(new, idem.clone()).await {
+            Ok(key) => Ok((key, generated.plaintext)),
+            Err(e) => {
+                let key_id = self.lost_race(&idem, e).await?;
+                let key = self.visible_key(p, &KeyRef::Id(key_id)).await?;
+                Ok((key, String::new()))
+            }
+        }
     }
 
     /// List a user's keys.

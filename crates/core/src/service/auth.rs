@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::Identity;
 use crate::{
-    Entity, Error, Result, Violations,
+    Entity, Error, Limit, Result, Violations,
     domain::{
         Email, GlobalRole, Membership, Name, NewUser, Organization, Password, Preferences, User,
         Username,
@@ -38,14 +38,26 @@ pub struct SetupState {
 }
 
 const BAD_CREDENTIALS: &str = "invalid credentials";
+/// Longest login identifier (a username or an e-mail address), in characters.
+pub const MAX_IDENTIFIER_CHARS: usize = 320;
 
 impl Identity {
     /// Log in with a username or e-mail and a password.
+    ///
+    /// Failures are counted per presented identifier (lower-cased), whether or not an account
+    /// has it, so the backoff tells nothing about which accounts exist. A backed-off attempt
+    /// still runs a (dummy) verify, so it costs the same time as any other attempt, and it does
+    /// not count as a failure: once the delay has passed, the right password works again.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, identifier: &str, password: &str) -> Result<LoginOutcome> {
         let mut v = Violations::new();
         if identifier.trim().is_empty() {
             v.push("identifier", "must not be empty");
+        } else if identifier.chars().count() > MAX_IDENTIFIER_CHARS {
+            v.push(
+                "identifier",
+                format!("must be at most {MAX_IDENTIFIER_CHARS} characters"),
+            );
         }
         let pw = v.check("password", Password::parse_presented(password));
         v.finish()?;
@@ -54,6 +66,27 @@ impl Identity {
         };
 
         let key = identifier.trim().to_lowercase();
+        let now = self.clock.now();
+        let protection = self.settings.login;
+        let reset_before = now - super::chrono_dur(protection.failure_window);
+        let failures = self.repo.login_failures(&key).await?;
+        let backed_off = match failures {
+            Some(f) if f.last_failure_at >= reset_before => protection
+                .delay(f.failures)
+                .map(|d| f.last_failure_at + super::chrono_dur(d))
+                .filter(|until| *until > now),
+            Some(_) | None => None,
+        };
+        if let Some(until) = backed_off {
+            // Same work as a real attempt; the password is not looked at.
+            self.hasher.verify_dummy(&pw).await?;
+            let ms = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
+            return Err(Error::ResourceExhausted {
+                retry_after_secs: ms.div_ceil(1000).max(1),
+                limit: Limit::LoginBackoff,
+            });
+        }
+
         let mut user = self.repo.user_by_username(&key).await?;
         if user.is_none() && key.contains('@') {
             user = self.repo.user_by_email(&key).await?;
@@ -62,8 +95,16 @@ impl Identity {
         let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let ok = self.hasher.verify(&pw, hash).await?;
         let (true, Some(user)) = (ok, user) else {
+            if protection.threshold > 0 {
+                self.repo
+                    .record_login_failure(&key, now, reset_before)
+                    .await?;
+            }
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
         };
+        if failures.is_some() {
+            self.repo.clear_login_failures(&key).await?;
+        }
         let fcp = pw.below(self.settings.password_policy);
         let (token, expires_at) = self.tokens.issue(
             user.uid,

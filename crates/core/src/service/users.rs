@@ -38,6 +38,8 @@ pub struct CreateUser {
     pub organization_id: Option<String>,
     /// Role there; `None` means member.
     pub organization_role: Option<OrgRole>,
+    /// Idempotency key: a retry with the same id returns the same user.
+    pub request_id: Option<String>,
 }
 
 /// Longest `search` text of a user listing, in characters.
@@ -174,11 +176,44 @@ impl Identity {
                 .map(Some),
             None => Some(None),
         };
+        if let Some(id) = &input.request_id {
+            v.check("request_id", super::idempotency::check_request_id(id));
+        }
         v.finish()?;
         let (Some(username), Some(email), Some(display), Some(org), Some(password)) =
             (username, email, display, org, password)
         else {
             return Err(Error::Internal("validation inconsistency".into()));
+        };
+        // The password is not part of the fingerprint: nothing derived from it is stored.
+        let replay = match &input.request_id {
+            Some(id) => {
+                let prefs = serde_json::to_string(&input.preferences)
+                    .map_err(|e| Error::Internal(format!("preferences: {e}")))?;
+                let role = input.global_role.unwrap_or(GlobalRole::Standard);
+                let org_role = input.organization_role.unwrap_or(OrgRole::Member);
+                let fp = super::idempotency::fingerprint(&[
+                    username.lowercased().as_str(),
+                    email.as_ref().map_or("", |e| e.as_str()),
+                    &display.clone().into_inner(),
+                    role.as_str(),
+                    if input.email_verified { "1" } else { "0" },
+                    &prefs,
+                    &org.map(|o| o.to_string()).unwrap_or_default(),
+                    org_role.as_str(),
+                    if password.is_some() { "1" } else { "0" },
+                ]);
+                match self
+                    .idempotency(p.user.id, super::idempotency::CREATE_USER, id, fp)
+                    .await?
+                {
+                    super::idempotency::Replay::Same(user_id) => {
+                        return self.existing_user(user_id).await;
+                    }
+                    super::idempotency::Replay::Fresh(idem) => Some(idem),
+                }
+            }
+            None => None,
         };
         let join = match org {
             Some(id) => {
@@ -210,7 +245,20 @@ impl Identity {
             preferences: input.preferences,
             now: self.clock.now(),
         };
-        self.repo.create_user(user, join).await
+        match replay {
+            None => self.repo.create_user(user, join).await,
+            Some(idem) => match self
+                .repo
+                .create_user_idempotent(user, join, idem.clone())
+                .await
+            {
+                Ok(u) => Ok(u),
+                Err(e) => {
+                    let id = self.lost_race(&idem, e).await?;
+                    self.existing_user(id).await
+                }
+            },
+        }
     }
 
     /// List users: administrators see everyone, team leaders standard users, others nobody.

@@ -66,6 +66,7 @@ impl ApiKeyService for ApiKeys {
             expires_at,
             password,
             primary,
+            request_id,
         } = req.into_inner();
         let input = CreateApiKey {
             user_id,
@@ -84,11 +85,13 @@ impl ApiKeyService for ApiKeys {
                 .map(|pw| Password::parse_presented(&pw).map_err(|e| invalid("password", &e)))
                 .transpose()?,
             primary,
+            request_id,
         };
         let (key, plaintext) = self.identity.create_api_key(&p, input).await.or_status()?;
         let api_key = self.project(&p, &key).await;
         Ok(Response::new(pb::CreateApiKeyResponse {
             api_key: Some(api_key),
+            replayed: plaintext.is_empty(),
             plaintext,
         }))
     }

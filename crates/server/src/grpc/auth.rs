@@ -27,6 +27,7 @@ fn count_login_failure(e: &Error) {
 #[derive(Debug, Clone)]
 pub(crate) struct Auth {
     pub(crate) identity: Identity,
+    pub(crate) limiter: crate::login_limit::LoginLimiter,
 }
 
 #[tonic::async_trait]
@@ -35,6 +36,14 @@ impl AuthService for Auth {
         &self,
         req: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
+        let forwarded = req
+            .metadata()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let source = self
+            .limiter
+            .source(req.remote_addr().map(|a| a.ip()), forwarded);
+        self.limiter.check(source).await.or_status()?;
         let pb::LoginRequest {
             identifier,
             password,

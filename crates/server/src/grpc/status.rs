@@ -28,7 +28,9 @@ pub(crate) fn to_status(e: Error) -> Status {
         Error::Unauthenticated(_) => (Code::Unauthenticated, e.to_string()),
         Error::PermissionDenied(_) => (Code::PermissionDenied, e.to_string()),
         Error::FailedPrecondition(_) => (Code::FailedPrecondition, e.to_string()),
-        Error::ResourceExhausted { retry_after_secs } => {
+        Error::ResourceExhausted {
+            retry_after_secs, ..
+        } => {
             details.set_retry_info(Some(std::time::Duration::from_secs(*retry_after_secs)));
             (Code::ResourceExhausted, e.to_string())
         }
@@ -85,6 +87,7 @@ mod tests {
             (
                 Error::ResourceExhausted {
                     retry_after_secs: 3,
+                    limit: identity_core::Limit::LoginBackoff,
                 },
                 Code::ResourceExhausted,
             ),

@@ -33,6 +33,7 @@ impl UserService for Users {
             preferences,
             organization_id,
             organization_role,
+            request_id,
         } = req.into_inner();
         let input = CreateUser {
             username,
@@ -44,6 +45,7 @@ impl UserService for Users {
             preferences: conv::parse_preferences(preferences),
             organization_id,
             organization_role: conv::parse_org_role("organization_role", organization_role)?,
+            request_id,
         };
         let user = self.identity.create_user(&p, input).await.or_status()?;
         Ok(Response::new(pb::CreateUserResponse {

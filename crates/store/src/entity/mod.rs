@@ -5,6 +5,8 @@
 //! `crate::migration`, never by these entities.
 
 pub mod api_keys;
+pub mod idempotency_records;
+pub mod login_failures;
 pub mod memberships;
 pub mod organizations;
 pub mod team_memberships;

@@ -13,6 +13,8 @@ mod m20261123_000003_create_memberships;
 mod m20261123_000004_create_teams;
 mod m20261123_000005_create_team_memberships;
 mod m20261123_000006_create_api_keys;
+mod m20261123_000007_create_login_failures;
+mod m20261123_000008_create_idempotency_records;
 
 /// All migrations of the identity schema, in order.
 #[derive(Debug)]
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_teams::Migration),
             Box::new(m20261123_000005_create_team_memberships::Migration),
             Box::new(m20261123_000006_create_api_keys::Migration),
+            Box::new(m20261123_000007_create_login_failures::Migration),
+            Box::new(m20261123_000008_create_idempotency_records::Migration),
         ]
     }
 }

@@ -44,9 +44,14 @@ fn invalid_credentials() -> PortainerError {
 )]
 pub(crate) async fn authenticate(
     State(st): State<AppState>,
+    extensions: http::Extensions,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PortainerError> {
+    // The socket peer, never a client-sent header: the server's per-source login limit.
+    let client = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let value = read_payload(&st, &headers, body).await?;
     let p = super::payload::Payload::object(&value, "auth.authenticatePayload")?;
     let username = p.string("username")?;
@@ -60,10 +65,13 @@ pub(crate) async fn authenticate(
     // Public: no credential is forwarded (the server would refuse a stale one even here).
     let login = st
         .upstream
-        .login(pb::LoginRequest {
-            identifier: username,
-            password,
-        })
+        .login(
+            pb::LoginRequest {
+                identifier: username,
+                password,
+            },
+            client,
+        )
         .await
         .map_err(|e| {
             match e.code {

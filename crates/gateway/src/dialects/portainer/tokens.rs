@@ -100,6 +100,7 @@ pub(crate) async fn create(
         expires_at: None,
         password: Some(password),
         primary: false,
+        request_id: None,
     };
     let created = st.upstream.create_api_key(&cred, msg).await.map_err(|e| {
         // The only password check here is "does it match": any refusal of it is a mismatch.
@@ -108,7 +109,11 @@ pub(crate) async fn create(
         }
         PortainerError::upstream(&e)
     })?;
-    let pb::CreateApiKeyResponse { api_key, plaintext } = created;
+    let pb::CreateApiKeyResponse {
+        api_key,
+        plaintext,
+        replayed: _,
+    } = created;
     let key = api_key.ok_or_else(PortainerError::internal)?;
     Ok(Json(AccessTokenResponse {
         raw_api_key: plaintext,

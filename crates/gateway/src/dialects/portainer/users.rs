@@ -184,6 +184,7 @@ pub(crate) async fn create(
         preferences: None,
         organization_id: None,
         organization_role: pb::OrganizationRole::Unspecified as i32,
+        request_id: None,
     };
     let user = st.upstream.create_user(&cred, msg).await?;
     Ok(Json(User::from(&user)))

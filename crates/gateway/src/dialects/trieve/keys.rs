@@ -90,6 +90,7 @@ impl CreateKey {
             expires_at,
             password: None,
             primary: false,
+            request_id: None,
         })
     }
 }

@@ -231,6 +231,7 @@ pub(crate) async fn create(
         preferences: Some(input.preferences()),
         organization_id: None,
         organization_role: pb::OrganizationRole::Unspecified as i32,
+        request_id: None,
     };
     let user = st
         .upstream
