@@ -161,23 +161,35 @@ pub(crate) fn login_call(
     })
 }
 
-/// Median latency (µs) of one login, sequentially, alternating the two kinds so that drift
-/// hits both alike: (unknown user, wrong password).
+/// Median latencies (µs) of one refused login, sequentially, rotating the three kinds so that
+/// drift hits them alike: unknown user, wrong password, and an account in backoff.
+pub(crate) struct Parity {
+    pub(crate) unknown_us: u64,
+    pub(crate) wrong_us: u64,
+    pub(crate) backed_off_us: u64,
+    /// Answers that were not the expected refusal.
+    pub(crate) surprises: u64,
+}
+
 pub(crate) async fn login_parity(
     channel: Channel,
     users: &[String],
+    backed_off: &str,
     rounds: usize,
-) -> anyhow::Result<(u64, u64, u64)> {
+) -> anyhow::Result<Parity> {
     let mut client = AuthServiceClient::new(channel);
-    let mut unknown = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut wrong = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut hists = [
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
+    ];
     let mut surprises = 0u64;
     for r in 0..rounds {
-        for kind in 0..2 {
-            let identifier = if kind == 0 {
-                format!("nobody-{r}-{}", uuid::Uuid::new_v4().simple())
-            } else {
-                users[r % users.len()].clone()
+        for (kind, hist) in hists.iter_mut().enumerate() {
+            let identifier = match kind {
+                0 => format!("nobody-{r}-{}", uuid::Uuid::new_v4().simple()),
+                1 => users[r % users.len()].clone(),
+                _ => backed_off.to_owned(),
             };
             let t = Instant::now();
             let answer = client
@@ -187,21 +199,23 @@ pub(crate) async fn login_parity(
                 })
                 .await;
             let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
-            if !matches!(&answer, Err(s) if s.code() == tonic::Code::Unauthenticated) {
+            let expected = if kind == 2 {
+                tonic::Code::ResourceExhausted
+            } else {
+                tonic::Code::Unauthenticated
+            };
+            if !matches!(&answer, Err(s) if s.code() == expected) {
                 surprises += 1;
             }
-            if kind == 0 {
-                unknown.saturating_record(us.max(1));
-            } else {
-                wrong.saturating_record(us.max(1));
-            }
+            hist.saturating_record(us.max(1));
         }
     }
-    Ok((
-        unknown.value_at_quantile(0.5),
-        wrong.value_at_quantile(0.5),
+    Ok(Parity {
+        unknown_us: hists[0].value_at_quantile(0.5),
+        wrong_us: hists[1].value_at_quantile(0.5),
+        backed_off_us: hists[2].value_at_quantile(0.5),
         surprises,
-    ))
+    })
 }
 
 /// Run logins from `concurrency` tasks until the returned flag is set.

@@ -69,6 +69,7 @@ impl Server {
             .env("IDENTITY_DATABASE_URL", database_url)
             .env("IDENTITY_GRPC_ADDR", "127.0.0.1:0")
             .env("IDENTITY_HTTP_ADDR", "127.0.0.1:0")
+            .env("IDENTITY_ADMIN_ADDR", "127.0.0.1:0")
             .env("IDENTITY_LOG_FORMAT", "json")
             .env("IDENTITY_JWT_SECRET", JWT_SECRET)
             .env("IDENTITY_DRAIN_TIMEOUT_SECS", DRAIN_SECS.to_string())
