@@ -525,8 +525,7 @@ impl Repo for CachedRepo {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if pending.len() < self.touch_batch_max || pending.contains_key(&id) {
-            let slot = pending.entry(id).or_insert(at);
-            *slot = (*slot).max(at);
+            record_use(&mut pending, id, at);
         }
         Ok(())
     }
@@ -713,6 +712,12 @@ impl Repo for CachedRepo {
     }
 }
 
+/// Keep the latest use of key `id` among the pending ones.
+fn record_use(pending: &mut HashMap<i64, DateTime<Utc>>, id: i64, at: DateTime<Utc>) {
+    let slot = pending.entry(id).or_insert(at);
+    *slot = (*slot).max(at);
+}
+
 /// Take the pending key uses and write them in one batch; on failure, put them back (bounded).
 async fn flush_once(inner: &dyn Repo, touches: &PendingTouches, stats: &CacheStats) -> Result<()> {
     let batch: Vec<(i64, DateTime<Utc>)> = {
@@ -737,8 +742,7 @@ async fn flush_once(inner: &dyn Repo, touches: &PendingTouches, stats: &CacheSta
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for (id, at) in batch {
-                let slot = pending.entry(id).or_insert(at);
-                *slot = (*slot).max(at);
+                record_use(&mut pending, id, at);
             }
             Err(e)
         }

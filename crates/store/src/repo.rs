@@ -36,6 +36,20 @@ use crate::{
 /// The marker value of the default organization (see the organizations migration).
 const DEFAULT_MARKER: i32 = 1;
 
+/// Record a use of key `id` at `at`. Uses arrive in batches and may be reordered: never move
+/// `last_used_at` backwards.
+fn touch(id: i64, at: DateTime<Utc>) -> sea_orm::UpdateMany<api_keys::Entity> {
+    let at = micros(at);
+    api_keys::Entity::update_many()
+        .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
+        .filter(api_keys::Column::Id.eq(id))
+        .filter(
+            api_keys::Column::LastUsedAt
+                .is_null()
+                .or(api_keys::Column::LastUsedAt.lt(at)),
+        )
+}
+
 /// Storage of users, organizations, teams and API keys on Postgres or SQLite.
 #[derive(Debug, Clone)]
 pub struct SeaRepo {
@@ -758,19 +772,7 @@ impl Repo for SeaRepo {
     }
 
     async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
-        let at = micros(at);
-        // Writes arrive in batches and may be reordered; never move last_used_at backwards.
-        api_keys::Entity::update_many()
-            .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
-            .filter(api_keys::Column::Id.eq(id))
-            .filter(
-                api_keys::Column::LastUsedAt
-                    .is_null()
-                    .or(api_keys::Column::LastUsedAt.lt(at)),
-            )
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
+        touch(id, at).exec(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 
@@ -781,18 +783,7 @@ impl Repo for SeaRepo {
         // One transaction per batch: one commit (one fsync) however many keys were used.
         let tx = self.begin().await?;
         for &(id, at) in uses {
-            let at = micros(at);
-            api_keys::Entity::update_many()
-                .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
-                .filter(api_keys::Column::Id.eq(id))
-                .filter(
-                    api_keys::Column::LastUsedAt
-                        .is_null()
-                        .or(api_keys::Column::LastUsedAt.lt(at)),
-                )
-                .exec(&tx)
-                .await
-                .map_err(db_err)?;
+            touch(id, at).exec(&tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }
