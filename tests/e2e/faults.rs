@@ -38,6 +38,7 @@ both!(
     primary_key_race_leaves_one_active_primary,
     keys_racing_their_users_deletion_leave_no_orphans,
     portainer_duplicate_creates_have_one_winner_each,
+    tyk_duplicate_creates_have_one_winner_each,
     last_two_admins_demoting_each_other_keep_one,
     last_two_owners_demoting_each_other_keep_one,
 );
@@ -655,32 +656,38 @@ async fn keys_racing_their_users_deletion_leave_no_orphans(app: TestApp) {
     );
 }
 
-/// The same through the Portainer dialect: concurrent POST /api/users with duplicates gives one
-/// 200 per username and 409 "User already exists" for the rest.
-async fn portainer_duplicate_creates_have_one_winner_each(app: TestApp) {
+/// One loser's answer in a REST duplicate burst: (status, body) → whether it is the dialect's
+/// "already exists" refusal.
+type Loser = fn(u16, &serde_json::Value) -> bool;
+
+/// `COPIES` concurrent REST creates of each of `NAMES` usernames through `path` with the
+/// administrator's session (`body` builds the request of a name): exactly one `winner` status per name, every other answer the
+/// dialect's own clash (`loser`), and exactly `NAMES` rows. Returns the status tally.
+async fn rest_duplicate_burst(
+    app: &TestApp,
+    admin: &str,
+    path: &str,
+    body: fn(&str) -> serde_json::Value,
+    winner: u16,
+    loser: Loser,
+) -> BTreeMap<u16, usize> {
     const NAMES: usize = 10;
     const COPIES: usize = 4;
-    let admin = app.init_admin().await;
-    let (_, key) = app.create_api_key(&admin, key_request("portainer")).await;
     let http = http_client();
-    let url = format!("{}/api/users", base_url(&app));
+    let url = format!("{}{path}", base_url(app));
     let mut tasks = Vec::new();
     for _ in 0..COPIES {
         for n in 0..NAMES {
-            let (http, url, key) = (http.clone(), url.clone(), key.clone());
+            let (http, url, token) = (http.clone(), url.clone(), admin.to_owned());
             tasks.push(tokio::spawn(async move {
                 let username = format!("rest-{n:02}");
                 let r = http
                     .post(&url)
-                    .header("x-api-key", key)
-                    .json(&serde_json::json!({
-                        "username": username,
-                        "password": "portainer-password-1234",
-                        "role": 2,
-                    }))
+                    .bearer_auth(token)
+                    .json(&body(&username))
                     .send()
                     .await
-                    .unwrap_or_else(|e| panic!("POST /api/users: {e}"));
+                    .unwrap_or_else(|e| panic!("POST {url}: {e}"));
                 let status = r.status().as_u16();
                 let body: serde_json::Value = r.json().await.unwrap_or_default();
                 (username, status, body)
@@ -691,31 +698,69 @@ async fn portainer_duplicate_creates_have_one_winner_each(app: TestApp) {
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     for t in tasks {
         let (name, status, body) = t.await.unwrap_or_else(|e| panic!("task: {e}"));
-        if status == 409 {
-            assert_eq!(body["details"], "User already exists", "{body}");
-        }
+        assert!(
+            status == winner || loser(status, &body),
+            "{name}: {status} {body}"
+        );
         per_name.entry(name).or_default().push(status);
         *statuses.entry(status).or_insert(0) += 1;
     }
+    assert_eq!(per_name.len(), NAMES);
     for (name, codes) in &per_name {
         assert_eq!(
-            codes.iter().filter(|c| **c == 200).count(),
+            codes.iter().filter(|c| **c == winner).count(),
             1,
-            "{name}: {codes:?}"
-        );
-        assert!(
-            codes.iter().all(|c| *c == 200 || *c == 409),
             "{name}: {codes:?}"
         );
     }
     assert_eq!(
-        usernames_with_prefix(&app, &admin, "rest-").await.len(),
+        usernames_with_prefix(app, admin, "rest-").await.len(),
         NAMES
     );
+    statuses
+}
+
+/// The same through the Portainer dialect: concurrent POST /api/users with duplicates gives one
+/// 200 per username and 409 "User already exists" for the rest.
+async fn portainer_duplicate_creates_have_one_winner_each(app: TestApp) {
+    let admin = app.init_admin().await;
+    let statuses = rest_duplicate_burst(
+        &app,
+        &admin,
+        "/api/users",
+        |name| serde_json::json!({"username": name, "password": "portainer-password-1234", "role": 2}),
+        200,
+        |status, body| status == 409 && body["details"] == "User already exists",
+    )
+    .await;
     eprintln!(
-        "WRITES {} {} concurrent Portainer POST /api/users ({NAMES} names x {COPIES}): {statuses:?}; {NAMES} rows",
+        "WRITES {} 40 concurrent Portainer POST /api/users (10 names x 4): {statuses:?}; 10 rows",
         app.backend,
-        NAMES * COPIES
+    );
+}
+
+/// The same through the Tyk AI Studio dialect: concurrent POST /api/v1/users with duplicates
+/// gives one 201 per e-mail address and Tyk's 400 "Email is already in use" for the rest.
+async fn tyk_duplicate_creates_have_one_winner_each(app: TestApp) {
+    let admin = app.init_admin().await;
+    let statuses = rest_duplicate_burst(
+        &app,
+        &admin,
+        "/api/v1/users",
+        |name| {
+            serde_json::json!({"data": {"type": "users", "attributes": {
+                "email": format!("{name}@example.com"),
+                "name": name,
+                "password": "tyk-password-1234",
+            }}})
+        },
+        201,
+        |status, body| status == 400 && body["errors"][0]["detail"] == "Email is already in use",
+    )
+    .await;
+    eprintln!(
+        "WRITES {} 40 concurrent Tyk POST /api/v1/users (10 e-mails x 4): {statuses:?}; 10 rows",
+        app.backend,
     );
 }
 

@@ -18,6 +18,7 @@ use tonic::transport::Channel;
 mod body;
 mod credential;
 pub mod dialects;
+mod idempotency;
 pub mod observe;
 pub mod openapi;
 pub mod status;

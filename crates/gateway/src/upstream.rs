@@ -177,7 +177,10 @@ impl Upstream {
     ) -> UpstreamResult<pb::User> {
         let req = self.request(msg, Some(cred))?;
         let mut c = self.users.clone();
-        let resp = self.call(c.create_user(req)).await?;
+        let resp = self
+            .call(c.create_user(req))
+            .await
+            .map_err(crate::idempotency::reworded)?;
         resp.user.ok_or_else(|| missing("CreateUserResponse.user"))
     }
 
@@ -237,7 +240,16 @@ impl Upstream {
     ) -> UpstreamResult<pb::CreateApiKeyResponse> {
         let req = self.request(msg, Some(cred))?;
         let mut c = self.keys.clone();
-        self.call(c.create_api_key(req)).await
+        let resp = self
+            .call(c.create_api_key(req))
+            .await
+            .map_err(crate::idempotency::reworded)?;
+        // A replayed creation has no secret to show: every dialect answers it as a conflict.
+        if resp.replayed {
+            let name = resp.api_key.as_ref().map_or("", |k| k.name.as_str());
+            return Err(crate::idempotency::key_replayed(name));
+        }
+        Ok(resp)
     }
 
     pub(crate) async fn list_api_keys(

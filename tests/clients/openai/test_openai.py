@@ -162,3 +162,22 @@ def test_admin_api_keys_create_list_delete():
         keys.retrieve(second.id)
     with pytest.raises(openai.AuthenticationError):
         admin_client(second.value).admin.organization.users.list()
+
+
+def test_admin_api_key_create_is_idempotent_with_an_idempotency_key():
+    # The SDK sends no Idempotency-Key by itself; `extra_headers` is its documented way to add one.
+    keys = admin_client(State.key).admin.organization.admin_api_keys
+    header = {"Idempotency-Key": "conformance-retried-1"}
+    first = keys.create(name="retried", extra_headers=header)
+    assert first.value
+    # The retry creates nothing: the secret is shown once, so the answer is a 409 conflict.
+    with pytest.raises(openai.ConflictError) as e:
+        keys.create(name="retried", extra_headers=header)
+    assert "Idempotency-Key" in e.value.body["message"]
+    assert first.value not in json.dumps(e.value.body)
+    # The same key for another request is a 400.
+    with pytest.raises(openai.BadRequestError):
+        keys.create(name="another", extra_headers=header)
+    assert [k.name for k in keys.list()] == ["conformance", "retried"]
+    keys.delete(first.id)
+    assert [k.id for k in keys.list()] == [State.key_id]

@@ -174,7 +174,7 @@ fn create_fields(body: &Value) -> Result<(String, Option<i64>), OpenAiError> {
 /// `POST /v1/organization/admin_api_keys`: the new key's `value` is in this answer only.
 #[utoipa::path(
     post, path = "/v1/organization/admin_api_keys", operation_id = "admin-api-keys-create", tag = "admin_api_keys", security(("ApiKeyAuth" = [])),
-    params(("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise")),
+    params(("OpenAI-Organization" = Option<String>, Header, description = "Organization handle (org-…); ignored for organization-bound keys; default organization otherwise"), ("Idempotency-Key" = Option<String>, Header, description = "Optional idempotency key (1-128 printable ASCII characters): a retry with the same key within 24 hours creates nothing again")),
     request_body = crate::openapi::openai::AdminApiKeyCreateRequest,
     responses(
         (status = 200, description = "The new admin key; `value` is shown only here", body = AdminKey),
@@ -195,6 +195,8 @@ pub(crate) async fn create(
     body: Body,
 ) -> Result<Json<AdminKey>, OpenAiError> {
     let c = caller(&st, &headers).await?;
+    let request_id = crate::idempotency::key(&headers)
+        .map_err(|m| OpenAiError::invalid("Idempotency-Key", m))?;
     let body = read_json(&headers, body, st.config.body_limit).await?;
     let (name, expires_in) = create_fields(&body)?;
     let now = SystemTime::now()
@@ -211,6 +213,7 @@ pub(crate) async fn create(
         role: pb::ApiKeyRole::Owner.into(),
         organization_id: Some(c.org_id.clone()),
         expires_at,
+        request_id,
         ..Default::default()
     };
     let created = st

@@ -32,7 +32,7 @@ const PAGE_SIZE: i32 = 100;
 /// supported", because a key must never mint another key. Only the caller may create keys for
 /// itself, administrators included (403), and the caller's password is verified by the server.
 #[utoipa::path(
-    post, path = "/api/users/{id}/tokens", operation_id = "UserGenerateAPIKey", tag = "users", security(("jwt" = [])), params(("id" = i64, Path, description = "User identifier", example = 1)),
+    post, path = "/api/users/{id}/tokens", operation_id = "UserGenerateAPIKey", tag = "users", security(("jwt" = [])), params(("id" = i64, Path, description = "User identifier", example = 1), ("Idempotency-Key" = Option<String>, Header, description = "Optional idempotency key (1-128 printable ASCII characters): a retry with the same key within 24 hours creates nothing again")),
     request_body = crate::openapi::portainer::UserAccessTokenCreatePayload,
     responses(
         (status = 200, description = "The new key: `rawAPIKey` is shown only here", body = AccessTokenResponse),
@@ -41,6 +41,7 @@ const PAGE_SIZE: i32 = 100;
         (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
         (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
         (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        (status = 409, description = "The Idempotency-Key already created a key (its secret is not shown again)", body = crate::openapi::portainer::ErrorBody),
         (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
         (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
         (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
@@ -54,6 +55,7 @@ pub(crate) async fn create(
     body: Body,
 ) -> Result<Json<AccessTokenResponse>, PortainerError> {
     let cred = auth.session()?;
+    let request_id = crate::idempotency::key(&headers).map_err(PortainerError::invalid_payload)?;
     let value = read_payload(&st, &headers, body).await?;
     let p = Payload::object(&value, "users.userAccessTokenCreatePayload")?;
     let description = p.string("description")?;
@@ -100,7 +102,7 @@ pub(crate) async fn create(
         expires_at: None,
         password: Some(password),
         primary: false,
-        request_id: None,
+        request_id,
     };
     let created = st.upstream.create_api_key(&cred, msg).await.map_err(|e| {
         // The only password check here is "does it match": any refusal of it is a mismatch.

@@ -132,7 +132,7 @@ pub(crate) async fn list(
 
 /// `POST /api/users` (administrators) → 200 `User`; the username is stored lower-cased.
 #[utoipa::path(
-    post, path = "/api/users", operation_id = "UserCreate", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
+    post, path = "/api/users", operation_id = "UserCreate", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])), params(("Idempotency-Key" = Option<String>, Header, description = "Optional idempotency key (1-128 printable ASCII characters): a retry with the same key within 24 hours returns the first result instead of creating again")),
     request_body = crate::openapi::portainer::UserCreatePayload,
     responses(
         (status = 200, description = "The new user", body = User),
@@ -153,6 +153,7 @@ pub(crate) async fn create(
     body: Body,
 ) -> Result<Json<User>, PortainerError> {
     let cred = auth.credential()?;
+    let request_id = crate::idempotency::key(&headers).map_err(PortainerError::invalid_payload)?;
     let value = read_payload(&st, &headers, body).await?;
     let p = Payload::object(&value, "users.userCreatePayload")?;
     let username = p.string("username")?;
@@ -184,7 +185,7 @@ pub(crate) async fn create(
         preferences: None,
         organization_id: None,
         organization_role: pb::OrganizationRole::Unspecified as i32,
-        request_id: None,
+        request_id,
     };
     let user = st.upstream.create_user(&cred, msg).await?;
     Ok(Json(User::from(&user)))

@@ -68,6 +68,7 @@ impl CreateKey {
     fn into_request(
         self,
         organization: Option<String>,
+        request_id: Option<String>,
     ) -> Result<pb::CreateApiKeyRequest, TrieveError> {
         let role = key_role_of(self.role).ok_or_else(|| {
             TrieveError::bad_request("role must be 0 (read), 1 (admin) or 2 (owner)")
@@ -90,7 +91,7 @@ impl CreateKey {
             expires_at,
             password: None,
             primary: false,
-            request_id: None,
+            request_id,
         })
     }
 }
@@ -172,7 +173,7 @@ async fn revoke_own(
 /// `dataset_ids`, `organization_ids`, `scopes` and `expires_at` restrict it on the server.
 #[utoipa::path(
     post, path = "/api/user/api_key", operation_id = "create_user_api_key", tag = "user", security(("ApiKey" = [])),
-    params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)"), ("Idempotency-Key" = Option<String>, Header, description = "Optional idempotency key (1-128 printable ASCII characters): a retry with the same key within 24 hours creates nothing again")),
     request_body = CreateKey,
     responses(
         (status = 200, description = "The new key, shown only here", body = ApiKeyCreated),
@@ -197,8 +198,9 @@ pub(crate) async fn create_user_key(
     let header_org = auth.organization()?;
     let principal = st.upstream.who_am_i(&cred).await?;
     check_header_org(&principal, header_org.as_deref())?;
+    let request_id = crate::idempotency::key(&headers).map_err(TrieveError::bad_request)?;
     let payload: CreateKey = read_body(&st, &headers, body).await?;
-    let msg = payload.into_request(None)?;
+    let msg = payload.into_request(None, request_id)?;
     let created = st.upstream.create_api_key(&cred, msg).await?;
     Ok(Json(ApiKeyCreated {
         api_key: created.plaintext,
@@ -275,7 +277,7 @@ fn org_role(
 /// `TR-Organization` organization; its role may not exceed the caller's there (400).
 #[utoipa::path(
     post, path = "/api/organization/api_key", operation_id = "create_organization_api_key", tag = "organization", security(("ApiKey" = [])),
-    params(("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
+    params(("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)"), ("Idempotency-Key" = Option<String>, Header, description = "Optional idempotency key (1-128 printable ASCII characters): a retry with the same key within 24 hours creates nothing again")),
     request_body = CreateKey,
     responses(
         (status = 200, description = "The new key bound to the organization, shown only here", body = ApiKeyCreated),
@@ -300,8 +302,9 @@ pub(crate) async fn create_org_key(
     let org = auth.required_organization()?;
     let principal = st.upstream.who_am_i(&cred).await?;
     let mine = org_role(&principal, &org)?;
+    let request_id = crate::idempotency::key(&headers).map_err(TrieveError::bad_request)?;
     let payload: CreateKey = read_body(&st, &headers, body).await?;
-    let msg = payload.into_request(Some(org))?;
+    let msg = payload.into_request(Some(org), request_id)?;
     let cap = key_cap(pb::ApiKeyRole::try_from(msg.role).unwrap_or(pb::ApiKeyRole::Unspecified));
     if rank(cap) > rank(mine) {
         return Err(TrieveError::bad_request(
@@ -385,7 +388,7 @@ mod tests {
 
     fn payload(v: serde_json::Value) -> Result<pb::CreateApiKeyRequest, TrieveError> {
         let p: CreateKey = serde_json::from_value(v).map_err(TrieveError::json)?;
-        p.into_request(None)
+        p.into_request(None, None)
     }
 
     #[test]

@@ -195,7 +195,7 @@ fn email_in_use(e: UpstreamError) -> TykError {
 /// `POST /api/v1/users` → **201** `{"data":UserResponse}`. The username is the e-mail,
 /// lower-cased; the password is optional (a user without one cannot log in with a password).
 #[utoipa::path(
-    post, path = "/api/v1/users", operation_id = "createUser", tag = "users", security(("BearerAuth" = [])),
+    post, path = "/api/v1/users", operation_id = "createUser", tag = "users", security(("BearerAuth" = [])), params(("Idempotency-Key" = Option<String>, Header, description = "Optional idempotency key (1-128 printable ASCII characters): a retry with the same key within 24 hours returns the first user instead of creating again")),
     request_body = UserInputEnvelope,
     responses(
         (status = 201, description = "The new user", body = crate::openapi::tyk::UserData),
@@ -216,6 +216,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Data<UserResponse>>), TykError> {
+    let request_id = crate::idempotency::key(&headers).map_err(TykError::bad_request)?;
     let input = UserInput::parse(read_payload(&st, &headers, body).await?)?;
     let email = input.email();
     if email.is_empty() {
@@ -231,7 +232,7 @@ pub(crate) async fn create(
         preferences: Some(input.preferences()),
         organization_id: None,
         organization_role: pb::OrganizationRole::Unspecified as i32,
-        request_id: None,
+        request_id,
     };
     let user = st
         .upstream
