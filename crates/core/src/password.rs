@@ -43,18 +43,26 @@ impl Argon2Params {
     }
 }
 
-/// Hashes and verifies passwords on the blocking pool, at most `permits` at a time.
+/// Hashes and verifies passwords on a pool of its own threads, at most `concurrency` at a time.
+///
+/// The pool's threads may run at a lower CPU priority (a positive *niceness*, Linux only): a
+/// login flood then takes only the CPU time that the request path leaves, instead of an equal
+/// share of every core, and logins still use every idle core.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
+/// One argon2 computation, run on a pool thread.
+type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+
 struct Inner {
-    argon: Argon2<'static>,
     permits: Semaphore,
+    /// Jobs for the pool; the threads end when this is dropped.
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
     dummy_hash: String,
     /// argon2 computations run so far (hashes and verifies, real or dummy).
-    computed: AtomicU64,
+    computed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -65,9 +73,41 @@ impl std::fmt::Debug for PasswordHasher {
     }
 }
 
+/// Lower the calling thread's CPU priority to `niceness` (never raise it). Linux only; elsewhere,
+/// or when the system refuses, the thread keeps its priority and a warning is logged.
+fn lower_priority(niceness: i32) {
+    if niceness <= 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::{process::getpriority_process, process::setpriority_process, thread::gettid};
+        // On Linux a niceness set for a thread id applies to that thread only.
+        let tid = Some(gettid());
+        let current = getpriority_process(tid).unwrap_or(0);
+        if current < niceness
+            && let Err(e) = setpriority_process(tid, niceness)
+        {
+            tracing::warn!(error = %e, niceness, "argon2 pool: could not lower the priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    tracing::warn!(
+        niceness,
+        "argon2 pool: thread priorities are only set on Linux"
+    );
+}
+
 impl PasswordHasher {
-    /// A hasher with the given parameters, allowing `concurrency` hashes at once.
+    /// A hasher with the given parameters, allowing `concurrency` hashes at once, on threads of
+    /// normal priority.
     pub fn new(params: Argon2Params, concurrency: usize) -> Result<Self> {
+        Self::with_niceness(params, concurrency, 0)
+    }
+
+    /// Like [`PasswordHasher::new`], with the pool's threads at `niceness` (0 = normal, up to
+    /// 19 = lowest; see `setpriority(2)`).
+    pub fn with_niceness(params: Argon2Params, concurrency: usize, niceness: i32) -> Result<Self> {
         let p = Params::new(
             params.memory_kib,
             params.iterations,
@@ -84,12 +124,35 @@ impl PasswordHasher {
             .hash_password(&random)
             .map_err(|e| Error::Internal(format!("argon2: {e}")))?
             .to_string();
+        let concurrency = concurrency.max(1);
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for n in 0..concurrency {
+            let (rx, argon) = (Arc::clone(&rx), argon.clone());
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    lower_priority(niceness);
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&argon),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("starting the argon2 pool: {e}")))?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
-                argon,
-                permits: Semaphore::new(concurrency.max(1)),
+                permits: Semaphore::new(concurrency),
+                jobs: std::sync::Mutex::new(tx),
                 dummy_hash,
-                computed: AtomicU64::new(0),
+                computed: Arc::new(AtomicU64::new(0)),
             }),
         })
     }
@@ -104,15 +167,26 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|_| Error::Internal("hasher closed".into()))?;
-        let inner = Arc::clone(&self.inner);
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let computed = Arc::clone(&self.inner.computed);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let out = span.in_scope(|| f(&inner.argon));
-            inner.computed.fetch_add(1, Ordering::Relaxed);
-            out
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))
+        let job: Job = Box::new(move |argon| {
+            let out = span.in_scope(|| f(argon));
+            computed.fetch_add(1, Ordering::Relaxed);
+            // The caller may have gone (request cancelled): nothing to answer then.
+            let _ = done.send(out);
+        });
+        self.inner
+            .jobs
+            .lock()
+            .map_err(|_| Error::Internal("argon2 pool poisoned".into()))?
+            .send(job)
+            .map_err(|_| Error::Internal("argon2 pool stopped".into()))?;
+        // A permit is held until the answer: at most `concurrency` jobs wait for the pool's
+        // `concurrency` threads, so a job never queues behind another.
+        answer
+            .await
+            .map_err(|_| Error::Internal("hashing task failed".into()))
     }
 
     /// How many argon2 computations (hashes and verifies, including the dummy verify of unknown
@@ -176,5 +250,36 @@ mod tests {
         assert!(!h.verify_dummy(&pw).await?);
         assert_eq!(h.computations(), before + 1);
         Ok(())
+    }
+
+    /// The pool's threads run at the configured niceness; the caller's thread keeps its own.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn pool_threads_run_at_the_configured_niceness() -> Result<()> {
+        use rustix::process::getpriority_process;
+        let mine = || getpriority_process(Some(rustix::thread::gettid())).unwrap_or(-100);
+        let before = mine();
+        let h = PasswordHasher::with_niceness(Argon2Params::insecure_fast(), 2, 10)?;
+        let seen: Vec<i32> = futures_join(&h).await?;
+        assert_eq!(mine(), before, "the caller's priority changed");
+        for nice in seen {
+            assert_eq!(nice, before.max(10), "pool thread niceness");
+        }
+        let normal = PasswordHasher::new(Argon2Params::insecure_fast(), 1)?;
+        assert_eq!(normal.run(move |_| mine()).await?, before);
+        Ok(())
+    }
+
+    /// The niceness seen by several jobs at once (so that both threads are used).
+    #[cfg(target_os = "linux")]
+    async fn futures_join(h: &PasswordHasher) -> Result<Vec<i32>> {
+        let job = || {
+            h.run(|argon| {
+                let _ = argon.hash_password(b"x");
+                rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap_or(-100)
+            })
+        };
+        let (a, b, c) = tokio::join!(job(), job(), job());
+        Ok(vec![a?, b?, c?])
     }
 }

@@ -57,6 +57,9 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     /// Hashes at once; 0 means one per core (`IDENTITY_HASH_CONCURRENCY`).
     pub hash_concurrency: usize,
+    /// CPU niceness of the hashing threads, 0 (normal) to 19 (lowest); Linux only
+    /// (`IDENTITY_HASH_NICENESS`).
+    pub hash_niceness: i32,
     /// Minimum password length (`IDENTITY_PASSWORD_MIN_LENGTH`).
     pub password_min_length: usize,
     /// New users join the default organization (`IDENTITY_JOIN_DEFAULT_ORGANIZATION`).
@@ -123,6 +126,7 @@ impl Default for Settings {
             argon2_iterations: argon.iterations,
             argon2_parallelism: argon.parallelism,
             hash_concurrency: 0,
+            hash_niceness: 10,
             password_min_length: 12,
             join_default_organization: true,
             auto_migrate: true,
@@ -213,6 +217,7 @@ impl Settings {
         parse_env("IDENTITY_ARGON2_ITERATIONS", &mut self.argon2_iterations)?;
         parse_env("IDENTITY_ARGON2_PARALLELISM", &mut self.argon2_parallelism)?;
         parse_env("IDENTITY_HASH_CONCURRENCY", &mut self.hash_concurrency)?;
+        parse_env("IDENTITY_HASH_NICENESS", &mut self.hash_niceness)?;
         parse_env(
             "IDENTITY_PASSWORD_MIN_LENGTH",
             &mut self.password_min_length,
@@ -329,6 +334,9 @@ impl Settings {
         }
         if self.login_per_source_burst > 0 && self.login_per_source_per_minute == 0 {
             bail!("IDENTITY_LOGIN_PER_SOURCE_PER_MINUTE must be positive when the burst is");
+        }
+        if !(0..=19).contains(&self.hash_niceness) {
+            bail!("IDENTITY_HASH_NICENESS must be between 0 and 19");
         }
         if self.login_max_sources == 0 {
             bail!("IDENTITY_LOGIN_MAX_SOURCES must be positive");

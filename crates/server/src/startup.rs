@@ -79,7 +79,8 @@ pub fn build_identity(
     } else {
         settings.hash_concurrency
     };
-    let hasher = PasswordHasher::new(settings.argon2(), concurrency)?;
+    let hasher =
+        PasswordHasher::with_niceness(settings.argon2(), concurrency, settings.hash_niceness)?;
     let secret = match &settings.jwt_secret {
         Some(s) => s.clone(),
         None => {
