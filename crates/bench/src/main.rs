@@ -23,6 +23,7 @@
 //! residual local hits are visible rather than hidden.
 
 mod extra;
+mod rss;
 
 use std::{
     path::{Path, PathBuf},
@@ -83,6 +84,17 @@ struct Args {
     /// Rows of the small database P8 compares with.
     #[arg(long, default_value_t = 1_000)]
     small_rows: u64,
+    /// CPU niceness of the server's argon2 threads (`IDENTITY_HASH_NICENESS`); default: the
+    /// server's default.
+    #[arg(long)]
+    hash_niceness: Option<i32>,
+    /// The `identity-server` binary for M1 (server-only memory); default: next to this
+    /// executable. M1 is skipped when it is not there.
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Run M1 only.
+    #[arg(long)]
+    memory_only: bool,
 }
 
 /// The bare baseline: Authenticate returns a canned response at once.
@@ -371,6 +383,11 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let started = Instant::now();
+    if args.memory_only {
+        let row = memory(&args).await?;
+        print_table(&args, std::slice::from_ref(&row));
+        return Ok(());
+    }
     let namespace = format!("identity-test-bench-{}", uuid::Uuid::new_v4().simple());
     let redis_url = identity_testkit::test_redis_url();
 
@@ -378,6 +395,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("starting server A (Postgres + Redis, namespace {namespace})…");
     let ns = namespace.clone();
     let ru = redis_url.clone();
+    let niceness = args.hash_niceness;
     let mut a = identity_testkit::spawn_app_with(Backend::Postgres, move |s| {
         s.redis_url = Some(ru.into());
         s.cache_namespace = ns;
@@ -387,6 +405,9 @@ async fn main() -> anyhow::Result<()> {
         s.argon2_iterations = real.iterations;
         s.argon2_parallelism = real.parallelism;
         s.hash_concurrency = 0;
+        if let Some(n) = niceness {
+            s.hash_niceness = n;
+        }
         // P5's backed-off account stays backed off for the whole scenario.
         s.login_backoff_base_ms = 60_000;
     })
@@ -395,13 +416,15 @@ async fn main() -> anyhow::Result<()> {
     let purge = identity_testkit::purge_redis_namespace(&namespace).await;
     let stopped = a.stop().await;
     drop(a); // drops the database
-    let rows = outcome?;
+    let mut rows = outcome?;
     purge.context("purging the Redis namespace")?;
     stopped.context("stopping server A")?;
+    rows.push(memory(&args).await?);
 
     print_table(&args, &rows);
     let json = serde_json::json!({
         "concurrency": args.concurrency,
+        "hash_niceness": args.hash_niceness,
         "connections": args.connections,
         "duration_secs": args.duration_secs,
         "warmup_secs": args.warmup_secs,
@@ -588,6 +611,41 @@ async fn run(args: &Args, a: &TestApp) -> anyhow::Result<Vec<Row>> {
         rows.extend(scale(args).await?);
     }
     Ok(rows)
+}
+
+/// M1: the real binary's resident memory, idle and at its peak under verifies + a login flood.
+async fn memory(args: &Args) -> anyhow::Result<Row> {
+    let Some(bin) = rss::server_binary(args.server_bin.as_deref()) else {
+        eprintln!(
+            "M1 skipped: no identity-server binary (cargo build --release -p identity-server)"
+        );
+        return Ok(Row {
+            scenario: "M1 server RSS",
+            measured: None,
+            baseline: "200 MiB",
+            ratio: None,
+            target: "<=1.0",
+            met: None,
+            note: "skipped: no identity-server binary next to identity-bench".to_owned(),
+            counters: None,
+        });
+    };
+    eprintln!("M1 server memory ({})…", bin.display());
+    let m = rss::measure(&bin, window(args, args.concurrency)).await?;
+    let ratio = m.peak_mib / rss::TARGET_MIB;
+    Ok(Row {
+        scenario: "M1 server RSS",
+        ratio: Some(ratio),
+        baseline: "200 MiB",
+        target: "<=1.0",
+        met: Some(ratio <= 1.0 && m.verifies.unexpected == 0),
+        note: format!(
+            "peak {:.0} MiB; started {:.0} MiB, after 17 hashes + 256 keys {:.0} MiB, after 256 verifies {:.0} MiB; {} logins alongside the verifies",
+            m.peak_mib, m.started_mib, m.bootstrapped_mib, m.idle_mib, m.logins
+        ),
+        measured: Some(m.verifies),
+        counters: None,
+    })
 }
 
 fn p1_solo(rows: &[Row]) -> Option<Measured> {

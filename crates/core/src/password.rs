@@ -5,7 +5,10 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{
+    Algorithm, Argon2, Block, Params, PasswordHasher as _, Version,
+    password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
+};
 use tokio::sync::Semaphore;
 
 use crate::{Error, Result, domain::Password};
@@ -54,7 +57,105 @@ pub struct PasswordHasher {
 }
 
 /// One argon2 computation, run on a pool thread.
-type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+
+/// Bytes of a new hash's salt and output (argon2's defaults).
+const SALT_LEN: usize = 16;
+const OUTPUT_LEN: usize = 32;
+
+/// A pool thread's hasher and its argon2 working memory, kept from one computation to the next.
+///
+/// argon2 needs `memory_kib` of scratch memory per computation. Allocated afresh each time, glibc
+/// keeps the freed 19 MiB in the thread's arena after its mmap threshold adapts, so a server that
+/// hashed a few passwords on several threads held hundreds of MiB (measured: 311 MiB after 17
+/// hashes). One buffer per pool thread bounds it at `concurrency × memory_kib` and spares the page
+/// faults of fresh memory on every login.
+pub(crate) struct Worker {
+    argon: Argon2<'static>,
+    blocks: Vec<Block>,
+}
+
+impl Worker {
+    fn new(argon: Argon2<'static>) -> Self {
+        Self {
+            argon,
+            blocks: Vec::new(),
+        }
+    }
+
+    /// argon2 of `pwd` and `salt` into `out` with `argon`'s parameters, in this worker's memory
+    /// (a temporary buffer when a stored hash asks for more than the configured parameters).
+    fn compute(
+        &mut self,
+        argon: Option<&Argon2<'_>>,
+        pwd: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> std::result::Result<(), argon2::Error> {
+        let argon = argon.unwrap_or(&self.argon);
+        let need = argon.params().block_count();
+        if need > self.argon.params().block_count() {
+            let mut once = vec![Block::default(); need];
+            return argon.hash_password_into_with_memory(pwd, salt, out, &mut once[..]);
+        }
+        if self.blocks.len() < need {
+            self.blocks.resize(need, Block::default());
+        }
+        let memory = self
+            .blocks
+            .get_mut(..need)
+            .ok_or(argon2::Error::MemoryTooLittle)?;
+        argon.hash_password_into_with_memory(pwd, salt, out, memory)
+    }
+
+    /// A PHC string of `pwd` with a fresh salt and the configured parameters.
+    fn hash(&mut self, pwd: &[u8]) -> std::result::Result<String, String> {
+        let mut salt = [0u8; SALT_LEN];
+        rand::fill(&mut salt);
+        let mut out = [0u8; OUTPUT_LEN];
+        self.compute(None, pwd, &salt, &mut out)
+            .map_err(|e| e.to_string())?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(self.argon.params()).map_err(|e| e.to_string())?,
+            salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
+            hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Whether `pwd` matches the PHC string `phc` (any argon2 variant, version and parameters
+    /// it names); `false` for a string that is not an argon2 PHC string.
+    fn verify(&mut self, pwd: &[u8], phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return false;
+        };
+        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+            return false;
+        };
+        let version = match parsed.version.map(Version::try_from).transpose() {
+            Ok(v) => v.unwrap_or_default(),
+            Err(_) => return false,
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let argon = Argon2::new(algorithm, version, params);
+        let mut buffer = [0u8; Output::MAX_LENGTH];
+        let Some(out) = buffer.get_mut(..expected.len()) else {
+            return false;
+        };
+        if self.compute(Some(&argon), pwd, salt.as_ref(), out).is_err() {
+            return false;
+        }
+        // `Output` compares in constant time.
+        Output::new(out).is_ok_and(|computed| computed == *expected)
+    }
+}
 
 struct Inner {
     permits: Semaphore,
@@ -128,7 +229,8 @@ impl PasswordHasher {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         for n in 0..concurrency {
-            let (rx, argon) = (Arc::clone(&rx), argon.clone());
+            let rx = Arc::clone(&rx);
+            let mut worker = Worker::new(argon.clone());
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
@@ -140,7 +242,7 @@ impl PasswordHasher {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(&argon),
+                            Ok(job) => job(&mut worker),
                             Err(_) => return,
                         }
                     }
@@ -159,7 +261,7 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+        f: impl FnOnce(&mut Worker) -> T + Send + 'static,
     ) -> Result<T> {
         let _permit = self
             .inner
@@ -170,8 +272,8 @@ impl PasswordHasher {
         let (done, answer) = tokio::sync::oneshot::channel();
         let computed = Arc::clone(&self.inner.computed);
         let span = tracing::Span::current();
-        let job: Job = Box::new(move |argon| {
-            let out = span.in_scope(|| f(argon));
+        let job: Job = Box::new(move |worker| {
+            let out = span.in_scope(|| f(worker));
             computed.fetch_add(1, Ordering::Relaxed);
             // The caller may have gone (request cancelled): nothing to answer then.
             let _ = done.send(out);
@@ -203,13 +305,9 @@ impl PasswordHasher {
     /// Hash a password to a PHC string.
     pub async fn hash(&self, password: &Password) -> Result<String> {
         let pw = password.clone();
-        self.run(move |argon| {
-            argon
-                .hash_password(pw.expose().as_bytes())
-                .map(|h| h.to_string())
-        })
-        .await?
-        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+        self.run(move |worker| worker.hash(pw.expose().as_bytes()))
+            .await?
+            .map_err(|e| Error::Internal(format!("argon2: {e}")))
     }
 
     /// Verify `password` against `phc`; with `None` a dummy hash is verified so that the work is
@@ -221,11 +319,7 @@ impl PasswordHasher {
             None => (self.inner.dummy_hash.clone(), false),
         };
         let ok = self
-            .run(move |argon| {
-                argon
-                    .verify_password(pw.expose().as_bytes(), hash.as_str())
-                    .is_ok()
-            })
+            .run(move |worker| worker.verify(pw.expose().as_bytes(), hash.as_str()))
             .await?;
         Ok(ok && real)
     }
@@ -252,6 +346,59 @@ mod tests {
         Ok(())
     }
 
+    /// Hashes made here verify with the argon2 crate's own verifier and the other way round, for
+    /// the configured parameters and for other variants and costs found in stored hashes.
+    #[tokio::test]
+    async fn phc_strings_match_the_argon2_crate() -> Result<()> {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let params = Argon2Params {
+            memory_kib: 64,
+            iterations: 2,
+            parallelism: 1,
+        };
+        let h = PasswordHasher::new(params, 1)?;
+        let pw = Password::parse_presented("correct horse").map_err(|e| Error::invalid("p", e))?;
+        let wrong = Password::parse_presented("wrong horse").map_err(|e| Error::invalid("p", e))?;
+        let ours = h.hash(&pw).await?;
+        assert!(ours.starts_with("$argon2id$v=19$m=64,t=2,p=1$"), "{ours}");
+        let reference = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 2, 1, None).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        reference
+            .verify_password(b"correct horse", ours.as_str())
+            .map_err(|e| Error::Internal(format!("the argon2 crate refused our hash: {e}")))?;
+        // Stored hashes made by the argon2 crate: the configured cost, a bigger one (temporary
+        // memory), another variant and version.
+        for (algorithm, version, m) in [
+            (Algorithm::Argon2id, Version::V0x13, 64),
+            (Algorithm::Argon2id, Version::V0x13, 256),
+            (Algorithm::Argon2i, Version::V0x10, 32),
+        ] {
+            let other = Argon2::new(
+                algorithm,
+                version,
+                Params::new(m, 1, 1, None).map_err(|e| Error::Internal(e.to_string()))?,
+            );
+            let theirs = other
+                .hash_password(b"correct horse")
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .to_string();
+            assert!(h.verify(&pw, Some(&theirs)).await?, "{theirs}");
+            assert!(!h.verify(&wrong, Some(&theirs)).await?, "{theirs}");
+        }
+        assert!(
+            !h.verify(&pw, Some("$argon2id$v=19$m=64,t=2,p=1$bm90"))
+                .await?
+        );
+        assert!(
+            !h.verify(&pw, Some("$scrypt$ln=4,r=8,p=1$c2FsdA$aGFzaA"))
+                .await?
+        );
+        Ok(())
+    }
+
     /// The pool's threads run at the configured niceness; the caller's thread keeps its own.
     #[cfg(target_os = "linux")]
     #[tokio::test]
@@ -274,8 +421,8 @@ mod tests {
     #[cfg(target_os = "linux")]
     async fn futures_join(h: &PasswordHasher) -> Result<Vec<i32>> {
         let job = || {
-            h.run(|argon| {
-                let _ = argon.hash_password(b"x");
+            h.run(|worker| {
+                let _ = worker.hash(b"x");
                 rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap_or(-100)
             })
         };
