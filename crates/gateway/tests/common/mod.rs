@@ -66,6 +66,7 @@ macro_rules! on_every_backend {
 pub(crate) struct Resp {
     pub(crate) status: StatusCode,
     pub(crate) headers: header::HeaderMap,
+    /// The body.
     pub(crate) text: String,
 }
 
@@ -145,6 +146,7 @@ pub(crate) fn gateway_url(app: &TestApp) -> Result<String> {
 pub(crate) struct Http {
     /// `http://<addr>`, and a path prefix where a dialect has one.
     pub(crate) base: String,
+    /// The client, for requests `request` cannot build.
     pub(crate) client: Client,
 }
 
@@ -181,6 +183,7 @@ impl Http {
 pub(crate) struct Owner {
     /// The administrator's session token.
     pub(crate) admin: String,
+    /// The default organization.
     pub(crate) org: pb::Organization,
     /// The key's plaintext.
     pub(crate) key: String,
