@@ -25,20 +25,7 @@ fn handles(r: &pb::ListMembersResponse) -> Vec<String> {
 
 async fn members_by_handle(app: TestApp) {
     let admin = app.init_admin().await;
-    let org = app
-        .orgs()
-        .get_organization(with_auth(
-            pb::GetOrganizationRequest {
-                organization: Some(pb::OrganizationRef {
-                    org: Some(pb::organization_ref::Org::Default(true)),
-                }),
-            },
-            &admin,
-        ))
-        .await
-        .must()
-        .organization
-        .unwrap_or_default();
+    let org = app.default_organization(&admin).await;
     let mut users = Vec::new();
     for name in ["ann", "bob", "cid"] {
         users.push(

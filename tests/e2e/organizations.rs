@@ -14,12 +14,6 @@ both!(
     teams
 );
 
-fn default_ref() -> Option<pb::OrganizationRef> {
-    Some(pb::OrganizationRef {
-        org: Some(pb::organization_ref::Org::Default(true)),
-    })
-}
-
 fn id_ref(id: &str) -> Option<pb::OrganizationRef> {
     Some(pb::OrganizationRef {
         org: Some(pb::organization_ref::Org::Id(id.to_owned())),
@@ -44,18 +38,7 @@ async fn role_of(app: &TestApp, token: &str, org: &str, user: i64) -> pb::Organi
 
 async fn default_organization_and_membership(app: TestApp) {
     let admin = app.init_admin().await;
-    let org = app
-        .orgs()
-        .get_organization(with_auth(
-            pb::GetOrganizationRequest {
-                organization: default_ref(),
-            },
-            &admin,
-        ))
-        .await
-        .must()
-        .organization
-        .unwrap_or_default();
+    let org = app.default_organization(&admin).await;
     assert!(org.is_default);
     assert_eq!(
         org.name, "Default",
@@ -109,17 +92,8 @@ async fn default_organization_and_membership(app: TestApp) {
     );
     assert_eq!(mine.organizations[0].role(), pb::OrganizationRole::Member);
     // Members may read their organization; the principal lists the membership.
-    let seen = app
-        .orgs()
-        .get_organization(with_auth(
-            pb::GetOrganizationRequest {
-                organization: default_ref(),
-            },
-            &kim_token,
-        ))
-        .await
-        .must();
-    assert_eq!(seen.organization.map(|o| o.id), Some(org.id.clone()));
+    let seen = app.default_organization(&kim_token).await;
+    assert_eq!(seen.id, org.id);
     let principal = app
         .auth()
         .who_am_i(with_auth(pb::WhoAmIRequest {}, &kim_token))

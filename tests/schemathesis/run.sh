@@ -18,12 +18,11 @@
 # TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 HERE="$ROOT/tests/schemathesis"
-DB_SUPPORT="$ROOT/tests/clients/support.py"
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="$TARGET_DIR/schemathesis-venv"
-ADMIN_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+DB_PYTHON="$VENV/bin/python"
 # Hypothesis (under schemathesis) calls ast.parse deep in recursion, which CPython 3.11 before
 # 3.11.8 refuses with "SystemError: AST constructor recursion depth mismatch" (gh-106905): prefer
 # a newer interpreter for the venv when the machine has one.
@@ -45,120 +44,20 @@ PYTHON="${PYTHON:-python3}"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-25}"
 CHECKS="not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance"
 
-section() { printf '\n==> %s\n' "$*"; }
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/identity-schemathesis.XXXXXX")"
-SERVER_PID=""
-GATEWAY_PID=""
-DB_NAME=""
-
-stop_pid() {
-  local pid="$1"
-  [[ -n "$pid" ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.2
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-stop_stack() {
-  stop_pid "$GATEWAY_PID"; GATEWAY_PID=""
-  stop_pid "$SERVER_PID"; SERVER_PID=""
-  if [[ -n "$DB_NAME" ]]; then
-    "$VENV/bin/python" "$DB_SUPPORT" drop-db "$ADMIN_URL" "$DB_NAME" ||
-      echo "warning: could not drop database $DB_NAME" >&2
-    DB_NAME=""
-  fi
-}
-
-on_exit() {
-  local rc=$?
-  if [[ $rc -ne 0 ]]; then
-    for log in "$WORK"/*.log; do
-      [[ -f "$log" ]] || continue
-      echo "---- last lines of $(basename "$log") ----"
-      tail -n 40 "$log"
-    done
-  fi
-  stop_stack
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
-
-# The venv is rebuilt only when requirements.txt changes (same scheme as tests/clients/run.sh).
-ensure_venv() {
-  local req="$HERE/requirements.txt" want
-  # The recorded hash covers the interpreter version too.
-  want="$("$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read() + sys.version.encode()).hexdigest())' "$req")"
-  if [[ -x "$VENV/bin/python" && -f "$VENV/.requirements.sha256" && "$(cat "$VENV/.requirements.sha256")" == "$want" ]] &&
-    "$VENV/bin/python" -m pip check >/dev/null 2>&1; then
-    echo "venv: cached"
-    return 0
-  fi
-  echo "venv: installing $(grep -v '^#' "$req" | tr '\n' ' ')"
-  rm -rf "$VENV"
-  if ! "$PYTHON" -m venv "$VENV" 2>"$WORK/venv.err"; then
-    echo "python3 -m venv failed ($(head -n 1 "$WORK/venv.err")); using virtualenv"
-    rm -rf "$VENV"
-    "$PYTHON" -m pip install --quiet --user --disable-pip-version-check virtualenv ||
-      "$PYTHON" -m pip install --quiet --user --disable-pip-version-check --break-system-packages virtualenv
-    "$PYTHON" -m virtualenv --quiet "$VENV"
-  fi
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-  echo "$want" >"$VENV/.requirements.sha256"
-}
-
-free_port() { "$PYTHON" "$DB_SUPPORT" free-port; }
+stack_init schemathesis
 
 # schemathesis, run inside the scratch directory so that its state (.schemathesis/) never lands in
 # the repository.
 schemathesis() { (cd "$WORK" && "$VENV/bin/schemathesis" --no-color "$@"); }
 
-# A fresh database, server and gateway; sets GATEWAY_URL.
-start_stack() {
-  local created grpc_port server_http_port http_port
-  created="$("$VENV/bin/python" "$DB_SUPPORT" create-db "$ADMIN_URL")"
-  DB_NAME="${created%% *}"
-  local db_url="${created#* }"
-  grpc_port="$(free_port)"
-  server_http_port="$(free_port)"
-  http_port="$(free_port)"
-  GATEWAY_URL="http://127.0.0.1:$http_port"
-
-  IDENTITY_DATABASE_URL="$db_url" \
-    IDENTITY_GRPC_ADDR="127.0.0.1:$grpc_port" \
-    IDENTITY_HTTP_ADDR="127.0.0.1:$server_http_port" \
-    IDENTITY_JWT_SECRET="$("$PYTHON" -c 'import secrets; print(secrets.token_hex(32))')" \
-    IDENTITY_ARGON2_MEMORY_KIB=8 \
-    IDENTITY_ARGON2_ITERATIONS=1 \
-    RUST_LOG="${RUST_LOG:-warn}" \
-    "$TARGET_DIR/debug/identity-server" >"$WORK/server.log" 2>&1 &
-  SERVER_PID=$!
-
-  IDENTITY_HTTP_ADDR="127.0.0.1:$http_port" \
-    IDENTITY_UPSTREAM="http://127.0.0.1:$grpc_port" \
-    RUST_LOG="${RUST_LOG:-warn}" \
-    "$TARGET_DIR/debug/identity-gateway" >"$WORK/gateway.log" 2>&1 &
-  GATEWAY_PID=$!
-
-  "$PYTHON" "$DB_SUPPORT" wait-http "$GATEWAY_URL/api/users/admin/check" 60 "$SERVER_PID" "$GATEWAY_PID"
-  echo "gateway on $GATEWAY_URL, database $DB_NAME"
-}
-
 if [[ $# -gt 0 ]]; then DIALECTS=("$@"); else DIALECTS=(portainer trieve tyk openai); fi
 
-section "building identity-server and identity-gateway (debug)"
-(cd "$ROOT" && cargo build --quiet -p identity-server -p identity-gateway --bins)
+build_binaries
 
 section "venv"
 mkdir -p "$(dirname "$VENV")"
-ensure_venv
+# The recorded hash covers the interpreter version too.
+ensure_venv venv "$VENV" "$HERE/requirements.txt" per-interpreter
 "$VENV/bin/python" --version
 "$VENV/bin/schemathesis" --version
 
@@ -184,7 +83,8 @@ for d in "${DIALECTS[@]}"; do
   # users (it may, e.g., make a second administrator and demote the first through Tyk), so no
   # dialect's run depends on what an earlier one left behind.
   section "$d: starting server and gateway"
-  start_stack
+  start_stack "" warn
+  echo "gateway on $GATEWAY_URL, database $DB_NAME"
 
   section "$d: OpenAPI 3.1 validation"
   "$VENV/bin/python" "$HERE/support.py" fetch "$GATEWAY_URL" "$d" "$WORK/$d.json"

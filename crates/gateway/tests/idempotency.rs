@@ -4,29 +4,16 @@
 //! refusal in the dialect's own envelope; a key reused for another request and a malformed key
 //! are refused; racing retries make one row.
 
-use std::time::Duration;
-
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Result, ensure};
 use identity_api::pb;
 use identity_testkit::{ADMIN_PASSWORD, Backend, TestApp, spawn_app, with_auth};
-use reqwest::{Client, Method, StatusCode, header};
+use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
-macro_rules! both {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() -> anyhow::Result<()> {
-                super::$name(identity_testkit::Backend::Postgres).await
-            }
+#[macro_use]
+mod common;
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() -> anyhow::Result<()> {
-                super::$name(identity_testkit::Backend::Sqlite).await
-            }
-        }
-    )+};
-}
+use common::{Http, Owner, Resp};
 
 both!(
     user_creates_replay_the_first_user,
@@ -34,28 +21,9 @@ both!(
     racing_retries_make_one_row,
 );
 
-#[derive(Debug)]
-struct Resp {
-    status: StatusCode,
-    json: Value,
-}
-
-impl Resp {
-    fn expect(&self, status: StatusCode) -> Result<&Value> {
-        ensure!(
-            self.status == status,
-            "expected {status}, got {}: {}",
-            self.status,
-            self.json
-        );
-        Ok(&self.json)
-    }
-}
-
 struct Env {
     app: TestApp,
-    base: String,
-    http: Client,
+    http: Http,
     /// Session token of the administrator (user 1).
     admin: String,
     /// The default organization.
@@ -67,59 +35,24 @@ struct Env {
 impl Env {
     async fn start(backend: Backend) -> Result<Self> {
         let app = spawn_app(backend).await;
-        let addr = app.http_addr.context("the gateway is not enabled")?;
-        let admin = app.init_admin().await;
-        let org = app
-            .orgs()
-            .get_organization(with_auth(
-                pb::GetOrganizationRequest {
-                    organization: Some(pb::OrganizationRef {
-                        org: Some(pb::organization_ref::Org::Default(true)),
-                    }),
-                },
-                &admin,
-            ))
-            .await?
-            .into_inner()
-            .organization
-            .context("no organization")?
-            .id;
-        let (_, key) = app
-            .create_api_key(
-                &admin,
-                pb::CreateApiKeyRequest {
-                    name: "owner".into(),
-                    role: pb::ApiKeyRole::Owner.into(),
-                    organization_id: Some(org.clone()),
-                    ..Default::default()
-                },
-            )
-            .await;
+        let http = Http::to(&app)?;
+        let Owner { admin, org, key } = Owner::init(&app, "owner").await;
         Ok(Self {
             app,
-            base: format!("http://{addr}"),
-            http: Client::builder().timeout(Duration::from_secs(30)).build()?,
+            http,
             admin,
-            org,
+            org: org.id,
             key,
         })
     }
 
     /// `POST path` with `headers` and a JSON body.
     async fn post(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Result<Resp> {
-        let mut req = self
-            .http
-            .request(Method::POST, format!("{}{path}", self.base))
-            .json(body);
+        let mut req = self.http.request(Method::POST, path).json(body);
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        let json = serde_json::from_str(&text)
-            .with_context(|| format!("POST {path} → {status}: not JSON: {text:?}"))?;
-        Ok(Resp { status, json })
+        Resp::of(req).await
     }
 
     /// How many keys the administrator has, revoked ones included.
@@ -180,29 +113,26 @@ async fn user_creates_replay_the_first_user(backend: Backend) -> Result<()> {
     let first = env
         .post("/api/users", &with_key, &portainer_user("erin"))
         .await?;
-    let first = first.expect(StatusCode::OK)?.clone();
+    let first = first.ok(StatusCode::OK)?;
     let users = env.users().await?;
     let retry = env
         .post("/api/users", &with_key, &portainer_user("erin"))
         .await?;
-    ensure!(
-        retry.expect(StatusCode::OK)?["Id"] == first["Id"],
-        "{retry:?}"
-    );
+    ensure!(retry.ok(StatusCode::OK)?["Id"] == first["Id"], "{retry:?}");
     ensure!(env.users().await? == users, "the retry created a user");
     // Without the header the same body is the usual clash.
     let plain = env
         .post("/api/users", &auth, &portainer_user("erin"))
         .await?;
     ensure!(
-        plain.expect(StatusCode::CONFLICT)?["details"] == "User already exists",
+        plain.ok(StatusCode::CONFLICT)?["details"] == "User already exists",
         "{plain:?}"
     );
     // The same key for another request: Portainer's 400 envelope, nothing created.
     let reused = env
         .post("/api/users", &with_key, &portainer_user("frank"))
         .await?;
-    let body = reused.expect(StatusCode::BAD_REQUEST)?;
+    let body = reused.ok(StatusCode::BAD_REQUEST)?;
     ensure!(body["message"].is_string(), "{body}");
     ensure!(
         body["details"]
@@ -220,7 +150,7 @@ async fn user_creates_replay_the_first_user(backend: Backend) -> Result<()> {
                 &portainer_user("grace"),
             )
             .await?;
-        let body = r.expect(StatusCode::BAD_REQUEST)?;
+        let body = r.ok(StatusCode::BAD_REQUEST)?;
         ensure!(
             body["details"]
                 .as_str()
@@ -235,21 +165,21 @@ async fn user_creates_replay_the_first_user(backend: Backend) -> Result<()> {
     let first = env
         .post("/api/v1/users", &with_key, &tyk_user("heidi@example.com"))
         .await?;
-    let first_id = first.expect(StatusCode::CREATED)?["data"]["id"].clone();
+    let first_id = first.ok(StatusCode::CREATED)?["data"]["id"].clone();
     ensure!(!first_id.is_null(), "{first:?}");
     let users = env.users().await?;
     let retry = env
         .post("/api/v1/users", &with_key, &tyk_user("heidi@example.com"))
         .await?;
     ensure!(
-        retry.expect(StatusCode::CREATED)?["data"]["id"] == first_id,
+        retry.ok(StatusCode::CREATED)?["data"]["id"] == first_id,
         "{retry:?}"
     );
     ensure!(env.users().await? == users, "the retry created a user");
     let reused = env
         .post("/api/v1/users", &with_key, &tyk_user("ivan@example.com"))
         .await?;
-    let body = reused.expect(StatusCode::BAD_REQUEST)?;
+    let body = reused.ok(StatusCode::BAD_REQUEST)?;
     ensure!(body.to_string().contains("Idempotency-Key"), "{body}");
     let bad = env
         .post(
@@ -258,7 +188,7 @@ async fn user_creates_replay_the_first_user(backend: Backend) -> Result<()> {
             &tyk_user("ivan@example.com"),
         )
         .await?;
-    bad.expect(StatusCode::BAD_REQUEST)?;
+    bad.ok(StatusCode::BAD_REQUEST)?;
     ensure!(env.users().await? == users);
     Ok(())
 }
@@ -274,10 +204,10 @@ async fn key_creates_make_one_key_per_idempotency_key(backend: Backend) -> Resul
     let with_key = [session[0], (IDEM, "portainer-token-1")];
     let keys = env.admin_keys().await?;
     let first = env.post(tokens, &with_key, &body).await?;
-    let raw = first.expect(StatusCode::OK)?["rawAPIKey"].clone();
+    let raw = first.ok(StatusCode::OK)?["rawAPIKey"].clone();
     ensure!(raw.as_str().is_some_and(|k| !k.is_empty()), "{first:?}");
     let retry = env.post(tokens, &with_key, &body).await?;
-    let conflict = retry.expect(StatusCode::CONFLICT)?;
+    let conflict = retry.ok(StatusCode::CONFLICT)?;
     ensure!(conflict["message"].is_string(), "{conflict}");
     ensure!(
         conflict["details"]
@@ -294,7 +224,7 @@ async fn key_creates_make_one_key_per_idempotency_key(backend: Backend) -> Resul
     let other = json!({"description": "other", "password": ADMIN_PASSWORD});
     env.post(tokens, &with_key, &other)
         .await?
-        .expect(StatusCode::BAD_REQUEST)?;
+        .ok(StatusCode::BAD_REQUEST)?;
     ensure!(env.admin_keys().await? == keys + 1);
 
     // Trieve: 200 {"api_key"}, then Trieve's 400 {"message"} for the retry.
@@ -306,13 +236,13 @@ async fn key_creates_make_one_key_per_idempotency_key(backend: Backend) -> Resul
     let body = json!({"name": "trieve ci", "role": 1});
     let first = env.post("/api/user/api_key", &trieve, &body).await?;
     ensure!(
-        first.expect(StatusCode::OK)?["api_key"]
+        first.ok(StatusCode::OK)?["api_key"]
             .as_str()
             .is_some_and(|k| !k.is_empty()),
         "{first:?}"
     );
     let retry = env.post("/api/user/api_key", &trieve, &body).await?;
-    let refused = retry.expect(StatusCode::BAD_REQUEST)?;
+    let refused = retry.ok(StatusCode::BAD_REQUEST)?;
     ensure!(
         refused["message"]
             .as_str()
@@ -326,7 +256,7 @@ async fn key_creates_make_one_key_per_idempotency_key(backend: Backend) -> Resul
     let malformed = [trieve[0], trieve[1], (IDEM, "two words")];
     env.post("/api/user/api_key", &malformed, &body)
         .await?
-        .expect(StatusCode::BAD_REQUEST)?;
+        .ok(StatusCode::BAD_REQUEST)?;
 
     // OpenAI admin keys: 200 with `value`, then 409 in OpenAI's error envelope.
     let bearer_key = format!("Bearer {}", env.key);
@@ -338,13 +268,14 @@ async fn key_creates_make_one_key_per_idempotency_key(backend: Backend) -> Resul
     let path = "/v1/organization/admin_api_keys";
     let first = env.post(path, &openai, &body).await?;
     ensure!(
-        first.expect(StatusCode::OK)?["value"]
+        first.ok(StatusCode::OK)?["value"]
             .as_str()
             .is_some_and(|k| !k.is_empty()),
         "{first:?}"
     );
     let retry = env.post(path, &openai, &body).await?;
-    let err = &retry.expect(StatusCode::CONFLICT)?["error"];
+    let conflict = retry.ok(StatusCode::CONFLICT)?;
+    let err = &conflict["error"];
     ensure!(err["type"] == "invalid_request_error", "{err}");
     ensure!(
         err["message"]
@@ -355,7 +286,7 @@ async fn key_creates_make_one_key_per_idempotency_key(backend: Backend) -> Resul
     let long = "k".repeat(129);
     let bad = env.post(path, &[openai[0], (IDEM, &long)], &body).await?;
     ensure!(
-        bad.expect(StatusCode::BAD_REQUEST)?["error"]["param"] == "Idempotency-Key",
+        bad.ok(StatusCode::BAD_REQUEST)?["error"]["param"] == "Idempotency-Key",
         "{bad:?}"
     );
     ensure!(
@@ -378,7 +309,7 @@ async fn racing_retries_make_one_row(backend: Backend) -> Result<()> {
     let race = (0..RACERS).map(|_| env.post("/api/v1/users", &headers, &body));
     let mut ids = Vec::new();
     for r in futures::future::join_all(race).await {
-        ids.push(r?.expect(StatusCode::CREATED)?["data"]["id"].clone());
+        ids.push(r?.ok(StatusCode::CREATED)?["data"]["id"].clone());
     }
     ids.dedup();
     ensure!(ids.len() == 1, "racing retries answer one user: {ids:?}");
@@ -398,7 +329,7 @@ async fn racing_retries_make_one_row(backend: Backend) -> Result<()> {
         match r.status {
             StatusCode::OK => created += 1,
             StatusCode::CONFLICT => replayed += 1,
-            other => anyhow::bail!("unexpected {other}: {}", r.json),
+            other => anyhow::bail!("unexpected {other}: {}", r.text),
         }
     }
     ensure!(

@@ -4,39 +4,18 @@
 //! Every route is checked for its success shape, each error status with its `code`, and the
 //! `{"error":{"message","type","param","code"}}` envelope.
 
-use std::time::Duration;
-
 use anyhow::{Context as _, Result, ensure};
 use identity_api::pb;
 use identity_testkit::{Backend, TestApp, spawn_app, with_auth};
-use reqwest::{Client, Method, StatusCode, header};
+use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
-/// A response, read whole.
-#[derive(Debug)]
-struct Resp {
-    status: StatusCode,
-    headers: header::HeaderMap,
-    text: String,
-}
+#[macro_use]
+mod common;
+
+use common::{Http, Owner, Resp};
 
 impl Resp {
-    fn json(&self) -> Result<Value> {
-        serde_json::from_str(&self.text)
-            .with_context(|| format!("not JSON ({}): {:?}", self.status, self.text))
-    }
-
-    /// The JSON body of a 200.
-    fn ok(&self) -> Result<Value> {
-        ensure!(
-            self.status == StatusCode::OK,
-            "expected 200, got {}: {}",
-            self.status,
-            self.text
-        );
-        self.json()
-    }
-
     /// An OpenAI error with `status` and `code`; returns the inner error object.
     fn err(&self, status: StatusCode, code: Option<&str>) -> Result<Value> {
         ensure!(
@@ -45,13 +24,7 @@ impl Resp {
             self.status,
             self.text
         );
-        let ct = self
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        ensure!(ct == "application/json", "error content type {ct:?}");
-        let body = self.json()?;
+        let body = self.error_json()?;
         let outer = body.as_object().context("error body is not an object")?;
         ensure!(outer.len() == 1, "extra keys in {body}");
         let inner = body["error"].as_object().context("no error object")?;
@@ -76,10 +49,7 @@ impl Resp {
         );
         if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
             ensure!(
-                self.headers
-                    .get("x-should-retry")
-                    .and_then(|v| v.to_str().ok())
-                    == Some("false"),
+                self.header("x-should-retry") == Some("false"),
                 "no x-should-retry: false on {status}"
             );
         }
@@ -98,8 +68,7 @@ impl Resp {
 /// The server, its gateway and a few accounts.
 struct Env {
     app: TestApp,
-    base: String,
-    http: Client,
+    http: Http,
     /// Session of the administrator (user 1, owner of the default organization).
     admin: String,
     /// The default organization.
@@ -111,37 +80,11 @@ struct Env {
 impl Env {
     async fn start(backend: Backend) -> Result<Self> {
         let app = spawn_app(backend).await;
-        let addr = app.http_addr.context("the gateway is not enabled")?;
-        let admin = app.init_admin().await;
-        let org = app
-            .orgs()
-            .get_organization(with_auth(
-                pb::GetOrganizationRequest {
-                    organization: Some(pb::OrganizationRef {
-                        org: Some(pb::organization_ref::Org::Default(true)),
-                    }),
-                },
-                &admin,
-            ))
-            .await?
-            .into_inner()
-            .organization
-            .context("no organization")?;
-        let (_, key) = app
-            .create_api_key(
-                &admin,
-                pb::CreateApiKeyRequest {
-                    name: "admin".into(),
-                    role: pb::ApiKeyRole::Owner.into(),
-                    organization_id: Some(org.id.clone()),
-                    ..Default::default()
-                },
-            )
-            .await;
+        let http = Http::to(&app)?;
+        let Owner { admin, org, key } = Owner::init(&app, "admin").await;
         Ok(Self {
             app,
-            base: format!("http://{addr}"),
-            http: Client::builder().timeout(Duration::from_secs(30)).build()?,
+            http,
             admin,
             org,
             key,
@@ -156,7 +99,7 @@ impl Env {
         extra: &[(&str, &str)],
         body: Option<Value>,
     ) -> Result<Resp> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut req = self.http.request(method, path);
         if let Some(b) = bearer {
             req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
         }
@@ -166,12 +109,7 @@ impl Env {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await?;
-        Ok(Resp {
-            status: resp.status(),
-            headers: resp.headers().clone(),
-            text: resp.text().await?,
-        })
+        Resp::of(req).await
     }
 
     async fn get(&self, path: &str, bearer: &str) -> Result<Resp> {
@@ -266,7 +204,10 @@ async fn list_users(backend: Backend) -> Result<()> {
         .user
         .context("no user")?;
 
-    let all = env.get("/v1/organization/users", &env.key).await?.ok()?;
+    let all = env
+        .get("/v1/organization/users", &env.key)
+        .await?
+        .ok(StatusCode::OK)?;
     ensure!(all["object"] == "list", "{all}");
     ensure!(
         ids(&all) == [me.handle.clone(), ann.handle.clone(), bob.handle.clone()],
@@ -285,7 +226,7 @@ async fn list_users(backend: Backend) -> Result<()> {
     let first = env
         .get("/v1/organization/users?limit=2", &env.key)
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     ensure!(ids(&first) == [me.handle.clone(), ann.handle.clone()]);
     ensure!(first["has_more"] == true, "{first}");
     let last_id = first["last_id"].as_str().context("no last_id")?;
@@ -295,7 +236,7 @@ async fn list_users(backend: Backend) -> Result<()> {
             &env.key,
         )
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     ensure!(ids(&rest) == [bob.handle.clone()], "{rest}");
     ensure!(rest["has_more"] == false, "{rest}");
     let empty = env
@@ -304,7 +245,7 @@ async fn list_users(backend: Backend) -> Result<()> {
             &env.key,
         )
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     ensure!(
         empty["data"] == json!([]) && empty["first_id"].is_null() && empty["last_id"].is_null(),
         "{empty}"
@@ -319,7 +260,7 @@ async fn list_users(backend: Backend) -> Result<()> {
         let v = env
             .get(&format!("/v1/organization/users?{q}"), &env.key)
             .await?
-            .ok()?;
+            .ok(StatusCode::OK)?;
         ensure!(ids(&v) == [ann.handle.clone()], "{q}: {v}");
     }
 
@@ -353,14 +294,14 @@ async fn retrieve_update_delete(backend: Backend) -> Result<()> {
     let ann = env.user("ann", "Ann A", None).await;
     let path = format!("/v1/organization/users/{}", ann.handle);
 
-    let v = env.get(&path, &env.key).await?.ok()?;
+    let v = env.get(&path, &env.key).await?.ok(StatusCode::OK)?;
     check_user(&v, &ann, "Ann A", "reader")?;
 
     // owner ↔ reader; nothing asked, nothing changed; extra fields ignored.
     let v = env
         .post(&path, &env.key, json!({"role": "owner"}))
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     check_user(&v, &ann, "Ann A", "owner")?;
     let v = env
         .post(
@@ -369,12 +310,12 @@ async fn retrieve_update_delete(backend: Backend) -> Result<()> {
             json!({"role_id": "x", "technical_level": null}),
         )
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     check_user(&v, &ann, "Ann A", "owner")?;
     let v = env
         .post(&path, &env.key, json!({"role": "reader"}))
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     check_user(&v, &ann, "Ann A", "reader")?;
     // An organization admin shows as owner (lossy).
     env.app
@@ -388,7 +329,7 @@ async fn retrieve_update_delete(backend: Backend) -> Result<()> {
             &env.admin,
         ))
         .await?;
-    let v = env.get(&path, &env.key).await?.ok()?;
+    let v = env.get(&path, &env.key).await?.ok(StatusCode::OK)?;
     check_user(&v, &ann, "Ann A", "owner")?;
 
     // Bad roles and bodies.
@@ -402,19 +343,14 @@ async fn retrieve_update_delete(backend: Backend) -> Result<()> {
     env.post(&path, &env.key, json!(["owner"]))
         .await?
         .bad("body")?;
-    let raw = env
-        .http
-        .post(format!("{}{path}", env.base))
-        .bearer_auth(&env.key)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body("{not json")
-        .send()
-        .await?;
-    let r = Resp {
-        status: raw.status(),
-        headers: raw.headers().clone(),
-        text: raw.text().await?,
-    };
+    let r = Resp::of(
+        env.http
+            .request(Method::POST, &path)
+            .bearer_auth(&env.key)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("{not json"),
+    )
+    .await?;
     r.err(StatusCode::BAD_REQUEST, None)?;
     let big = json!({"role": "x".repeat(100_000)});
     env.post(&path, &env.key, big)
@@ -436,7 +372,7 @@ async fn retrieve_update_delete(backend: Backend) -> Result<()> {
     }
 
     // DELETE removes the membership only; the user still exists.
-    let v = env.delete(&path, &env.key).await?.ok()?;
+    let v = env.delete(&path, &env.key).await?.ok(StatusCode::OK)?;
     ensure!(
         v == json!({"object": "organization.user.deleted", "id": ann.handle, "deleted": true}),
         "{v}"
@@ -464,7 +400,7 @@ async fn retrieve_update_delete(backend: Backend) -> Result<()> {
     let me = env
         .get("/v1/organization/users?limit=1", &env.key)
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     let me_path = format!(
         "/v1/organization/users/{}",
         me["first_id"].as_str().context("no first id")?
@@ -500,7 +436,7 @@ async fn credentials_and_organizations(backend: Backend) -> Result<()> {
         .err(StatusCode::UNAUTHORIZED, Some("invalid_api_key"))?;
 
     // The administrator's session works as well (default organization).
-    env.get(path, &env.admin).await?.ok()?;
+    env.get(path, &env.admin).await?.ok(StatusCode::OK)?;
 
     // A reader is refused; so is a READ key of an owner.
     let (sam, sam_t) = env.member("sam").await?;
@@ -542,7 +478,7 @@ async fn credentials_and_organizations(backend: Backend) -> Result<()> {
     let v = env
         .call(Method::GET, path, Some(&sam_t), &in_acme, None)
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     ensure!(ids(&v) == [sam.handle.clone(), zed.handle.clone()], "{v}");
     check_user(&v["data"][0], &sam, "sam", "owner")?;
     // A bound key ignores the header, whatever it names.
@@ -582,7 +518,7 @@ async fn credentials_and_organizations(backend: Backend) -> Result<()> {
         .err(StatusCode::NOT_FOUND, Some("user_not_found"))?;
     env.call(Method::GET, &zed_path, Some(&sam_t), &in_acme, None)
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     // Sam may not act in the default organization, where it is a reader.
     let sam_path = format!("/v1/organization/users/{}", sam.handle);
     env.post(&sam_path, &sam_t, json!({"role": "owner"}))
@@ -661,7 +597,7 @@ async fn admin_api_keys(backend: Backend) -> Result<()> {
             json!({"name": "ci", "expires_in_seconds": 3600}),
         )
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     check_key(&created, "ci", &me)?;
     let value = created["value"].as_str().context("no value")?.to_owned();
     let exp = created["expires_at"].as_i64().context("no expires_at")?;
@@ -676,17 +612,19 @@ async fn admin_api_keys(backend: Backend) -> Result<()> {
         ),
         "{created}"
     );
-    env.get("/v1/organization/users", &value).await?.ok()?;
+    env.get("/v1/organization/users", &value)
+        .await?
+        .ok(StatusCode::OK)?;
     let second = env
         .post(path, &value, json!({"name": "second"}))
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     ensure!(second["expires_at"].is_null(), "{second}");
     let id1 = created["id"].as_str().context("id")?.to_owned();
     let id2 = second["id"].as_str().context("id")?.to_owned();
 
     // The list: the environment's own key, then the two new ones; never the value.
-    let all = env.get(path, &env.key).await?.ok()?;
+    let all = env.get(path, &env.key).await?.ok(StatusCode::OK)?;
     let listed = ids(&all);
     ensure!(
         listed.len() == 3 && listed[1..] == [id1.clone(), id2.clone()],
@@ -697,7 +635,7 @@ async fn admin_api_keys(backend: Backend) -> Result<()> {
     let desc = env
         .get(&format!("{path}?order=desc&limit=2"), &env.key)
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     ensure!(ids(&desc) == [id2.clone(), id1.clone()], "{desc}");
     ensure!(
         desc["has_more"] == true && desc["last_id"] == json!(id1),
@@ -706,22 +644,28 @@ async fn admin_api_keys(backend: Backend) -> Result<()> {
     let after = env
         .get(&format!("{path}?order=desc&after={id1}"), &env.key)
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     ensure!(ids(&after) == [listed[0].clone()], "{after}");
     let asc = env
         .get(&format!("{path}?limit=1&after={id1}"), &env.key)
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     ensure!(
         ids(&asc) == [id2.clone()] && asc["has_more"] == false,
         "{asc}"
     );
 
     // Get and delete.
-    let one = env.get(&format!("{path}/{id1}"), &env.key).await?.ok()?;
+    let one = env
+        .get(&format!("{path}/{id1}"), &env.key)
+        .await?
+        .ok(StatusCode::OK)?;
     check_key(&one, "ci", &me)?;
     ensure!(one.get("value").is_none(), "{one}");
-    let v = env.delete(&format!("{path}/{id1}"), &env.key).await?.ok()?;
+    let v = env
+        .delete(&format!("{path}/{id1}"), &env.key)
+        .await?
+        .ok(StatusCode::OK)?;
     ensure!(
         v == json!({"object": "organization.admin_api_key.deleted", "id": id1, "deleted": true}),
         "{v}"
@@ -778,12 +722,12 @@ async fn admin_api_keys(backend: Backend) -> Result<()> {
             Some(json!({"name": "sam"})),
         )
         .await?
-        .ok()?;
+        .ok(StatusCode::OK)?;
     let sam_id = sam_key["id"].as_str().context("id")?;
     env.get(&format!("{path}/{sam_id}"), &env.key)
         .await?
         .err(StatusCode::NOT_FOUND, Some("api_key_not_found"))?;
-    let all = env.get(path, &env.key).await?.ok()?;
+    let all = env.get(path, &env.key).await?.ok(StatusCode::OK)?;
     ensure!(ids(&all).len() == 2, "{all}");
     env.get(path, &read)
         .await?
@@ -818,27 +762,6 @@ async fn admin_api_keys(backend: Backend) -> Result<()> {
         .await?
         .err(StatusCode::UNAUTHORIZED, None)?;
     Ok(())
-}
-
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(identity_testkit::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(identity_testkit::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
 }
 
 on_every_backend!(

@@ -12,16 +12,15 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use identity_gateway::openapi::{DIALECTS, DOCS_PATH, UNDOCUMENTED};
-use identity_testkit::{Backend, TestApp, spawn_app};
+use identity_testkit::{Backend, spawn_app};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 
-const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+mod common;
 
-fn base(app: &TestApp) -> Result<String> {
-    let addr = app.http_addr.context("the test server runs no gateway")?;
-    Ok(format!("http://{addr}"))
-}
+use common::gateway_url;
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 async fn fetch(client: &Client, base: &str, dialect: &str) -> Result<Value> {
     let resp = client
@@ -75,7 +74,7 @@ fn operations(doc: &Value) -> Result<BTreeSet<(String, String)>> {
 #[tokio::test]
 async fn each_dialect_serves_an_openapi_3_1_document_and_swagger_ui_lists_them() -> Result<()> {
     let app = spawn_app(Backend::Sqlite).await;
-    let base = base(&app)?;
+    let base = gateway_url(&app)?;
     let client = Client::new();
     for dialect in DIALECTS {
         let doc = fetch(&client, &base, dialect).await?;
@@ -277,7 +276,7 @@ async fn documents_describe_exactly_the_routes_the_gateway_serves() -> Result<()
     }
 
     let app = spawn_app(Backend::Sqlite).await;
-    let base = base(&app)?;
+    let base = gateway_url(&app)?;
     let client = Client::new();
 
     // The probe tells routed from unrouted answers.

@@ -4,16 +4,19 @@
 //! envelope. The `offline` module needs no server: it drives the router with `oneshot` (bad input,
 //! the envelope) and points it at a closed port (503).
 
-use std::time::Duration;
-
 use anyhow::{Context as _, Result, ensure};
 use identity_api::pb;
 use identity_gateway::{GatewayConfig, router, serve};
 use identity_testkit::{Backend, TestApp, spawn_app, spawn_app_with, with_auth};
-use reqwest::{Client, Method, StatusCode, header};
+use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tonic::transport::Endpoint;
+
+#[macro_use]
+mod common;
+
+use common::{Http, Resp};
 
 const ADMIN: &str = "admin";
 const ADMIN_PASSWORD: &str = "admin-password-1234";
@@ -28,35 +31,7 @@ enum Cred<'a> {
     Key(&'a str),
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-struct Resp {
-    status: StatusCode,
-    headers: header::HeaderMap,
-    text: String,
-}
-
 impl Resp {
-    fn json(&self) -> Result<Value> {
-        serde_json::from_str(&self.text)
-            .with_context(|| format!("not JSON ({}): {:?}", self.status, self.text))
-    }
-
-    /// The JSON body of a response that must have `status`.
-    fn ok(&self, status: StatusCode) -> Result<Value> {
-        ensure!(
-            self.status == status,
-            "expected {status}, got {}: {}",
-            self.status,
-            self.text
-        );
-        if status == StatusCode::NO_CONTENT {
-            ensure!(self.text.is_empty(), "204 with a body: {}", self.text);
-            return Ok(Value::Null);
-        }
-        self.json()
-    }
-
     /// A Portainer error: `status`, JSON content type, exactly `message` and `details`.
     fn err(&self, status: StatusCode, message: &str) -> Result<Value> {
         ensure!(
@@ -65,13 +40,7 @@ impl Resp {
             self.status,
             self.text
         );
-        let ct = self
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        ensure!(ct == "application/json", "error content type {ct:?}");
-        let body = self.json()?;
+        let body = self.error_json()?;
         let obj = body.as_object().context("error body is not an object")?;
         ensure!(
             obj.keys().all(|k| k == "message" || k == "details"),
@@ -91,11 +60,10 @@ impl Resp {
     }
 }
 
-/// A server on a fresh database and the gateway in front of it.
+/// A server on a fresh database and a gateway of the test's own in front of it.
 struct Gateway {
     app: TestApp,
-    base: String,
-    http: Client,
+    http: Http,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -116,7 +84,7 @@ impl Gateway {
     async fn over(app: TestApp) -> Result<Self> {
         let channel = Endpoint::from_shared(format!("http://{}", app.grpc_addr))?.connect_lazy();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
+        let http = Http::new(format!("http://{}", listener.local_addr()?))?;
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(serve(
             listener,
@@ -125,10 +93,8 @@ impl Gateway {
                 let _ = rx.await;
             },
         ));
-        let http = Client::builder().timeout(Duration::from_secs(30)).build()?;
         Ok(Self {
             app,
-            base,
             http,
             shutdown: Some(tx),
         })
@@ -141,7 +107,7 @@ impl Gateway {
         cred: Cred<'_>,
         body: Option<Value>,
     ) -> Result<Resp> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut req = self.http.request(method, path);
         req = match cred {
             Cred::None => req,
             Cred::Jwt(t) => req.header(header::AUTHORIZATION, format!("Bearer {t}")),
@@ -150,12 +116,7 @@ impl Gateway {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await?;
-        Ok(Resp {
-            status: resp.status(),
-            headers: resp.headers().clone(),
-            text: resp.text().await?,
-        })
+        Resp::of(req).await
     }
 
     async fn get(&self, path: &str, cred: Cred<'_>) -> Result<Resp> {
@@ -308,7 +269,7 @@ async fn login(backend: Backend) -> Result<()> {
     // The cookie is a credential.
     let me = gw
         .http
-        .get(format!("{}/api/users/me", gw.base))
+        .request(Method::GET, "/api/users/me")
         .header(header::COOKIE, format!("portainer_api_key={jwt}"))
         .send()
         .await?;
@@ -438,7 +399,7 @@ async fn me(backend: Backend) -> Result<()> {
 
     let both = gw
         .http
-        .get(format!("{}/api/users/me", gw.base))
+        .request(Method::GET, "/api/users/me")
         .header("X-API-KEY", &key)
         .header(header::AUTHORIZATION, format!("Bearer {bob_jwt}"))
         .send()
@@ -1373,28 +1334,6 @@ async fn remove_token(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// Run each test on Postgres and on SQLite.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(identity_testkit::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(identity_testkit::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
-}
-
 on_every_backend!(
     login,
     admin_check_and_init,
@@ -1415,38 +1354,16 @@ on_every_backend!(
 /// Router-level checks that need no server: bad input never reaches it, and a missing server is a
 /// 503 in Portainer's envelope.
 mod offline {
+    use std::time::Duration;
+
     use axum::body::Body;
-    use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
 
     use super::*;
-
-    /// A router whose upstream is a port nobody listens on.
-    fn closed_router(config: GatewayConfig) -> Result<axum::Router> {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-            l.local_addr()?.port()
-        };
-        let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?.connect_lazy();
-        Ok(router(channel, config))
-    }
+    use crate::common::closed_router;
 
     async fn send(app: axum::Router, req: http::Request<Body>) -> Result<Resp> {
-        let resp = app.oneshot(req).await?;
-        let status = StatusCode::from_u16(resp.status().as_u16())?;
-        let mut headers = header::HeaderMap::new();
-        for (k, v) in resp.headers() {
-            headers.insert(
-                header::HeaderName::from_bytes(k.as_str().as_bytes())?,
-                header::HeaderValue::from_bytes(v.as_bytes())?,
-            );
-        }
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        Ok(Resp {
-            status,
-            headers,
-            text: String::from_utf8(bytes.to_vec())?,
-        })
+        Resp::of_router(app.oneshot(req).await?).await
     }
 
     fn request(

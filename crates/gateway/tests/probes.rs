@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, ensure};
 use axum::body::Body;
 use http_body_util::BodyExt as _;
-use identity_gateway::{GatewayConfig, router};
+use identity_gateway::GatewayConfig;
 use identity_testkit::{
     Backend, postgres_server_addr, replace_database_addr, spawn_app, spawn_app_with,
     start_tcp_proxy,
@@ -16,8 +16,11 @@ use identity_testkit::{
 use reqwest::Client;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
-use tonic::transport::Endpoint;
 use tower::ServiceExt as _;
+
+mod common;
+
+use common::closed_router;
 
 /// How long readiness may take to follow the database (checked every 200 ms in tests).
 const FOLLOW_DEADLINE: Duration = Duration::from_secs(15);
@@ -99,12 +102,7 @@ async fn request_ids_are_echoed_when_sane_and_generated_otherwise() -> Result<()
 /// A router whose upstream is a port nobody listens on: alive, not ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_when_the_upstream_is_unreachable() -> Result<()> {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        l.local_addr()?.port()
-    };
-    let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?.connect_lazy();
-    let app = router(channel, GatewayConfig::default());
+    let app = closed_router(GatewayConfig::default())?;
     let call = |path: &'static str| {
         let app = app.clone();
         async move {

@@ -9,13 +9,18 @@
 //! - No response of any of these flows carries an argon2 hash, a key digest, a key plaintext
 //!   or a password.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::collections::BTreeSet;
 
 use anyhow::{Context as _, Result, ensure};
 use identity_api::pb;
 use identity_testkit::{Backend, TestApp, spawn_app, with_auth};
-use reqwest::{Client, Method, StatusCode, header};
+use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
+
+#[macro_use]
+mod common;
+
+use common::{Http, Resp};
 
 const PASSWORD: &str = "victim-password-1234";
 const MALLORY_PASSWORD: &str = "mallory-password-1234";
@@ -56,12 +61,6 @@ fn id_routes_in_source() -> BTreeSet<String> {
     out
 }
 
-#[derive(Debug)]
-struct Resp {
-    status: StatusCode,
-    text: String,
-}
-
 /// What a call carries.
 #[derive(Debug, Clone, Copy)]
 enum Auth<'a> {
@@ -73,20 +72,21 @@ enum Auth<'a> {
 
 struct Env {
     app: TestApp,
-    base: String,
-    http: Client,
+    http: Http,
     /// Every response body seen, for the secret scan.
     seen: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Env {
     async fn start(backend: Backend) -> Result<Self> {
-        let app = spawn_app(backend).await;
-        let addr = app.http_addr.context("the gateway is not enabled")?;
+        Self::over(spawn_app(backend).await)
+    }
+
+    /// Requests to the in-process gateway of `app`.
+    fn over(app: TestApp) -> Result<Self> {
         Ok(Self {
+            http: Http::to(&app)?,
             app,
-            base: format!("http://{addr}"),
-            http: Client::builder().timeout(Duration::from_secs(30)).build()?,
             seen: std::sync::Mutex::new(Vec::new()),
         })
     }
@@ -98,9 +98,7 @@ impl Env {
         auth: Auth<'_>,
         body: Option<Value>,
     ) -> Result<Resp> {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
+        let mut req = self.http.request(method.clone(), path);
         req = match auth {
             Auth::Bearer(t) => req.header(header::AUTHORIZATION, format!("Bearer {t}")),
             Auth::Trieve(k, org) => req
@@ -110,11 +108,7 @@ impl Env {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await?;
-        let r = Resp {
-            status: resp.status(),
-            text: resp.text().await?,
-        };
+        let r = Resp::of(req).await?;
         if let Ok(mut seen) = self.seen.lock() {
             seen.push((format!("{method} {path} → {}", r.status), r.text.clone()));
         }
@@ -187,22 +181,6 @@ const CASES: &[&str] = &[
     "DELETE /api/organization/api_key/{api_key_id}",
 ];
 
-macro_rules! both {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() -> anyhow::Result<()> {
-                super::$name(identity_testkit::Backend::Postgres).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() -> anyhow::Result<()> {
-                super::$name(identity_testkit::Backend::Sqlite).await
-            }
-        }
-    )+};
-}
-
 both!(
     id_routes_refuse_other_users_resources,
     oversized_bodies_are_413_in_every_dialect,
@@ -217,20 +195,7 @@ async fn id_routes_refuse_other_users_resources(backend: Backend) -> Result<()> 
     let victim = app.create_user(&admin, "victim", PASSWORD).await;
     let m = app.login("mallory", MALLORY_PASSWORD).await;
     let v = app.login("victim", PASSWORD).await;
-    let default_org = app
-        .orgs()
-        .get_organization(with_auth(
-            pb::GetOrganizationRequest {
-                organization: Some(pb::OrganizationRef {
-                    org: Some(pb::organization_ref::Org::Default(true)),
-                }),
-            },
-            &admin,
-        ))
-        .await?
-        .into_inner()
-        .organization
-        .context("no default organization")?;
+    let default_org = app.default_organization(&admin).await;
     // The victim's own organization, with a key bound to it.
     let victim_org = app
         .orgs()
@@ -657,19 +622,12 @@ async fn portainer_login_is_limited_per_client_and_backed_off_per_account(
         s.login_backoff_base_ms = 30_000;
     })
     .await;
-    let addr = app.http_addr.context("the gateway is not enabled")?;
-    let env = Env {
-        app,
-        base: format!("http://{addr}"),
-        http: Client::builder().timeout(Duration::from_secs(30)).build()?,
-        seen: std::sync::Mutex::new(Vec::new()),
-    };
+    let env = Env::over(app)?;
     let _admin = env.app.init_admin().await; // a gRPC login from 127.0.0.1 too
     let login = |password: &str| json!({"username": "admin", "password": password});
     let post = |body: Value| {
-        let http = env.http.clone();
-        let url = format!("{}/api/auth", env.base);
-        async move { http.post(url).json(&body).send().await }
+        let req = env.http.request(Method::POST, "/api/auth").json(&body);
+        async move { req.send().await }
     };
     // Two wrong passwords: Portainer's 422; then the account is backed off (403 ban).
     for _ in 0..2 {

@@ -5,13 +5,16 @@
 //! `{"message"}` envelope; effects are checked over gRPC (roles) or by using the credential (keys).
 //! The `offline` module needs no server: it drives the router with `oneshot`.
 
-use std::time::Duration;
-
 use anyhow::{Context as _, Result, ensure};
 use identity_api::pb;
 use identity_testkit::{Backend, TestApp, spawn_app, with_auth};
-use reqwest::{Client, Method, StatusCode, header};
+use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
+
+#[macro_use]
+mod common;
+
+use common::{Http, Resp};
 
 const PASSWORD: &str = "a-long-password-1";
 const NIL: &str = "00000000-0000-0000-0000-000000000000";
@@ -35,35 +38,7 @@ enum Cred<'a> {
     XApiKey(&'a str),
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-struct Resp {
-    status: StatusCode,
-    headers: header::HeaderMap,
-    text: String,
-}
-
 impl Resp {
-    fn json(&self) -> Result<Value> {
-        serde_json::from_str(&self.text)
-            .with_context(|| format!("not JSON ({}): {:?}", self.status, self.text))
-    }
-
-    /// The JSON body of a response that must have `status` (204: empty body, `null`).
-    fn ok(&self, status: StatusCode) -> Result<Value> {
-        ensure!(
-            self.status == status,
-            "expected {status}, got {}: {}",
-            self.status,
-            self.text
-        );
-        if status == StatusCode::NO_CONTENT {
-            ensure!(self.text.is_empty(), "204 with a body: {}", self.text);
-            return Ok(Value::Null);
-        }
-        self.json()
-    }
-
     /// A Trieve error: `status`, JSON, exactly `{"message": message}`.
     fn err(&self, status: StatusCode, message: &str) -> Result<()> {
         let body = self.err_any(status)?;
@@ -76,19 +51,8 @@ impl Resp {
 
     /// A Trieve error with any message; returns it.
     fn err_any(&self, status: StatusCode) -> Result<Value> {
-        ensure!(
-            self.status == status,
-            "expected {status}, got {}: {}",
-            self.status,
-            self.text
-        );
-        let ct = self
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        ensure!(ct == "application/json", "error content type {ct:?}");
-        let body = self.json()?;
+        self.status_is(status)?;
+        let body = self.error_json()?;
         let obj = body.as_object().context("error body is not an object")?;
         ensure!(
             obj.len() == 1 && obj.get("message").is_some_and(Value::is_string),
@@ -235,21 +199,15 @@ struct Who {
 /// A server on a fresh database; its in-process gateway.
 struct Gw {
     app: TestApp,
-    base: String,
-    http: Client,
+    http: Http,
 }
 
 impl Gw {
     async fn start(backend: Backend) -> Result<Self> {
         let app = spawn_app(backend).await;
-        let addr = app
-            .http_addr
-            .context("the in-process gateway is disabled")?;
-        let http = Client::builder().timeout(Duration::from_secs(30)).build()?;
         Ok(Self {
+            http: Http::to(&app)?,
             app,
-            base: format!("http://{addr}"),
-            http,
         })
     }
 
@@ -261,7 +219,7 @@ impl Gw {
         headers: &[(&str, &str)],
         body: Option<String>,
     ) -> Result<Resp> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut req = self.http.request(method, path);
         req = match cred {
             Cred::None => req,
             Cred::Raw(c) => req.header(header::AUTHORIZATION, c),
@@ -274,12 +232,7 @@ impl Gw {
         if let Some(b) = body {
             req = req.body(b);
         }
-        let resp = req.send().await?;
-        Ok(Resp {
-            status: resp.status(),
-            headers: resp.headers().clone(),
-            text: resp.text().await?,
-        })
+        Resp::of(req).await
     }
 
     /// A JSON call with an optional `TR-Organization`.
@@ -1479,28 +1432,6 @@ async fn organization_users(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// Run each test on Postgres and on SQLite.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(identity_testkit::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(identity_testkit::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
-}
-
 on_every_backend!(
     me,
     create_organization,
@@ -1515,44 +1446,21 @@ on_every_backend!(
 /// is a 503 in Trieve's envelope.
 mod offline {
     use axum::body::Body;
-    use http_body_util::BodyExt as _;
-    use identity_gateway::{GatewayConfig, router};
-    use tonic::transport::Endpoint;
+    use identity_gateway::GatewayConfig;
     use tower::ServiceExt as _;
 
     use super::*;
-
-    fn closed_router() -> Result<axum::Router> {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-            l.local_addr()?.port()
-        };
-        let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?.connect_lazy();
-        Ok(router(channel, GatewayConfig::default()))
-    }
+    use crate::common::closed_router;
 
     async fn send(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Result<Resp> {
         let mut b = http::Request::builder().method(method).uri(uri);
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let resp = closed_router()?
+        let resp = closed_router(GatewayConfig::default())?
             .oneshot(b.body(Body::from(body.to_owned()))?)
             .await?;
-        let status = StatusCode::from_u16(resp.status().as_u16())?;
-        let mut out = header::HeaderMap::new();
-        for (k, v) in resp.headers() {
-            out.insert(
-                header::HeaderName::from_bytes(k.as_str().as_bytes())?,
-                header::HeaderValue::from_bytes(v.as_bytes())?,
-            );
-        }
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        Ok(Resp {
-            status,
-            headers: out,
-            text: String::from_utf8(bytes.to_vec())?,
-        })
+        Resp::of_router(resp).await
     }
 
     const KEY: (&str, &str) = ("authorization", "idk_some_key");

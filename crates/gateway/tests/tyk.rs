@@ -4,43 +4,26 @@
 //! Every route is checked for its success shape (`{"data": …}`), each documented error status,
 //! and both error envelopes: the middleware's `{"error"}` and the handlers' `{"errors":[…]}`.
 
-use std::time::Duration;
-
 use anyhow::{Context as _, Result, ensure};
 use identity_api::pb;
 use identity_testkit::{ADMIN_EMAIL, Backend, TestApp, spawn_app};
-use reqwest::{Client, Method, StatusCode, header};
+use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
+
+#[macro_use]
+mod common;
+
+use common::{Http, Resp, gateway_url};
 
 const PASSWORD: &str = "a-long-password-1";
 
-/// A response, read whole.
-#[derive(Debug)]
-struct Resp {
-    status: StatusCode,
-    headers: header::HeaderMap,
-    text: String,
-}
-
 impl Resp {
-    fn json(&self) -> Result<Value> {
-        serde_json::from_str(&self.text)
-            .with_context(|| format!("not JSON ({}): {:?}", self.status, self.text))
-    }
-
     /// The `data` of a success with `status` (`Null` for 204, which must have no body).
     fn data(&self, status: StatusCode) -> Result<Value> {
-        ensure!(
-            self.status == status,
-            "expected {status}, got {}: {}",
-            self.status,
-            self.text
-        );
+        let body = self.ok(status)?;
         if status == StatusCode::NO_CONTENT {
-            ensure!(self.text.is_empty(), "204 with a body: {}", self.text);
-            return Ok(Value::Null);
+            return Ok(body);
         }
-        let body = self.json()?;
         let obj = body.as_object().context("body is not an object")?;
         ensure!(obj.len() == 1, "more than data in {body}");
         obj.get("data").cloned().context("no data")
@@ -65,12 +48,7 @@ impl Resp {
 
     /// A handler error whose detail is not fixed: status and envelope shape only.
     fn err_shape(&self, status: StatusCode) -> Result<String> {
-        ensure!(
-            self.status == status,
-            "expected {status}, got {}: {}",
-            self.status,
-            self.text
-        );
+        self.status_is(status)?;
         let body = self.json()?;
         let errors = body["errors"].as_array().context("no errors array")?;
         ensure!(errors.len() == 1 && body.as_object().is_some_and(|o| o.len() == 1));
@@ -100,10 +78,6 @@ impl Resp {
         );
         Ok(())
     }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
 }
 
 /// How a request authenticates.
@@ -120,8 +94,8 @@ enum Auth<'a> {
 
 struct Tyk {
     app: TestApp,
-    base: String,
-    http: Client,
+    /// For the gateway's `/api/v1`.
+    http: Http,
     admin: String,
 }
 
@@ -129,14 +103,9 @@ impl Tyk {
     /// A server with its administrator (user 1, whose session token is `admin`).
     async fn start(backend: Backend) -> Result<Self> {
         let app = spawn_app(backend).await;
-        let addr = app.http_addr.context("the test server runs no gateway")?;
+        let http = Http::new(format!("{}/api/v1", gateway_url(&app)?))?;
         let admin = app.init_admin().await;
-        Ok(Self {
-            base: format!("http://{addr}/api/v1"),
-            http: Client::builder().timeout(Duration::from_secs(30)).build()?,
-            admin,
-            app,
-        })
+        Ok(Self { http, admin, app })
     }
 
     async fn call(
@@ -146,33 +115,30 @@ impl Tyk {
         auth: Auth<'_>,
         body: Option<Value>,
     ) -> Result<Resp> {
-        let mut url = format!("{}{path}", self.base);
+        let mut url = self.http.url(path);
         let mut req = match auth {
-            Auth::None => self.http.request(method, url),
+            Auth::None => self.http.client.request(method, url),
             Auth::Bearer(c) => self
                 .http
+                .client
                 .request(method, url)
                 .header(header::AUTHORIZATION, format!("Bearer {c}")),
             Auth::Raw(v) => self
                 .http
+                .client
                 .request(method, url)
                 .header(header::AUTHORIZATION, v),
             Auth::Query(c) => {
                 url.push(if path.contains('?') { '&' } else { '?' });
                 url.push_str("token=");
                 url.push_str(c);
-                self.http.request(method, url)
+                self.http.client.request(method, url)
             }
         };
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await?;
-        Ok(Resp {
-            status: resp.status(),
-            headers: resp.headers().clone(),
-            text: resp.text().await?,
-        })
+        Resp::of(req).await
     }
 
     fn admin(&self) -> Auth<'_> {
@@ -709,34 +675,27 @@ async fn list_users(backend: Backend) -> Result<()> {
 
 async fn bad_input(backend: Backend) -> Result<()> {
     let t = Tyk::start(backend).await?;
-    let url = format!("{}/users", t.base);
     let auth = format!("Bearer {}", t.admin);
-    let send = |body: reqwest::Body, ct: &'static str| {
-        t.http
-            .post(&url)
+    let send = |body: &str, ct: &'static str| {
+        let req = t
+            .http
+            .request(Method::POST, "/users")
             .header(header::AUTHORIZATION, &auth)
             .header(header::CONTENT_TYPE, ct)
-            .body(body)
-            .send()
+            .body(body.to_owned());
+        Resp::of(req)
     };
-    let read = |r: reqwest::Response| async move {
-        Ok::<_, anyhow::Error>(Resp {
-            status: r.status(),
-            headers: r.headers().clone(),
-            text: r.text().await?,
-        })
-    };
-    read(send("{".into(), "application/json").await?)
+    send("{", "application/json")
         .await?
         .err_shape(StatusCode::BAD_REQUEST)?;
-    read(send("".into(), "application/json").await?)
+    send("", "application/json")
         .await?
         .err_shape(StatusCode::BAD_REQUEST)?;
-    read(send("{}".into(), "text/plain").await?)
+    send("{}", "text/plain")
         .await?
         .err_shape(StatusCode::BAD_REQUEST)?;
     let big = format!("{{\"data\":\"{}\"}}", "x".repeat(100 * 1024));
-    read(send(big.into(), "application/json").await?)
+    send(&big, "application/json")
         .await?
         .err_shape(StatusCode::PAYLOAD_TOO_LARGE)?;
     // Unknown method on a Tyk path.
@@ -744,27 +703,6 @@ async fn bad_input(backend: Backend) -> Result<()> {
         .await?
         .err(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")?;
     Ok(())
-}
-
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(identity_testkit::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(identity_testkit::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
 }
 
 on_every_backend!(

@@ -420,6 +420,25 @@ impl TestApp {
             .unwrap_or_else(|| panic!("CreateApiKey {name:?} returned no metadata"));
         (key, response.plaintext)
     }
+
+    /// Run GetOrganization for the default organization (`Org::Default(true)`) with the given
+    /// credential; returns it.
+    pub async fn default_organization(&self, credential: &str) -> pb::Organization {
+        self.orgs()
+            .get_organization(with_auth(
+                pb::GetOrganizationRequest {
+                    organization: Some(pb::OrganizationRef {
+                        org: Some(pb::organization_ref::Org::Default(true)),
+                    }),
+                },
+                credential,
+            ))
+            .await
+            .unwrap_or_else(|s| panic!("GetOrganization of the default organization failed: {s:?}"))
+            .into_inner()
+            .organization
+            .unwrap_or_else(|| panic!("GetOrganization of the default organization returned none"))
+    }
 }
 
 impl Drop for TestApp {
