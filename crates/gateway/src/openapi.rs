@@ -240,6 +240,33 @@ pub(crate) mod portainer {
         /// The caller's password.
         password: String,
     }
+
+    /// The server-side failures every route of this dialect can answer.
+    #[derive(utoipa::IntoResponses)]
+    #[allow(dead_code)]
+    pub(crate) enum ServerErrors {
+        /// 500.
+        #[response(status = 500, description = "Internal error")]
+        Internal(ErrorBody),
+        /// 503.
+        #[response(status = 503, description = "Identity service unavailable")]
+        Unavailable(ErrorBody),
+        /// 504.
+        #[response(status = 504, description = "Identity service timed out")]
+        Timeout(ErrorBody),
+    }
+
+    /// The refusals of a route that needs a credential.
+    #[derive(utoipa::IntoResponses)]
+    #[allow(dead_code)]
+    pub(crate) enum AuthErrors {
+        /// 401.
+        #[response(status = 401, description = "No credential, or one the server refused")]
+        Unauthorized(ErrorBody),
+        /// 403.
+        #[response(status = 403, description = "Access denied")]
+        Forbidden(ErrorBody),
+    }
 }
 
 /// Trieve's user, organization and key routes (dialects.md §2).
@@ -270,6 +297,42 @@ pub(crate) mod trieve {
         /// What failed.
         message: String,
     }
+
+    /// The error answers every route of this dialect documents, in its own envelope.
+    #[derive(utoipa::IntoResponses)]
+    #[allow(dead_code)]
+    pub(crate) enum CommonErrors {
+        /// 400.
+        #[response(
+            status = 400,
+            description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules"
+        )]
+        BadRequest(ErrorBody),
+        /// 401.
+        #[response(status = 401, description = "No credential, or one the server refused")]
+        Unauthorized(ErrorBody),
+        /// 403.
+        #[response(
+            status = 403,
+            description = "The organization is not one the credential may use, or the server refused"
+        )]
+        Forbidden(ErrorBody),
+        /// 404.
+        #[response(status = 404, description = "Not found")]
+        NotFound(ErrorBody),
+        /// 429.
+        #[response(status = 429, description = "Rate limited")]
+        RateLimited(ErrorBody),
+        /// 500.
+        #[response(status = 500, description = "Internal error")]
+        Internal(ErrorBody),
+        /// 503.
+        #[response(status = 503, description = "Identity service unavailable")]
+        Unavailable(ErrorBody),
+        /// 504.
+        #[response(status = 504, description = "Identity service timed out")]
+        Timeout(ErrorBody),
+    }
 }
 
 /// Tyk AI Studio's users (dialects.md §3).
@@ -281,7 +344,7 @@ pub(crate) mod tyk {
 
     /// The document's skeleton.
     pub(crate) fn base() -> OpenApi {
-        super::base(
+        let mut doc = super::base(
             "Identity service: Tyk AI Studio dialect",
             "Tyk AI Studio's `/api/v1/users` routes on their native paths; every route is for \
              administrators.",
@@ -294,7 +357,19 @@ pub(crate) mod tyk {
                      session token.",
                 ),
             )],
-        )
+        );
+        // Referenced only from `CommonErrors` (an `IntoResponses` type, whose body schemas
+        // utoipa does not collect): registered here so that every `$ref` resolves.
+        let schemas = utoipa::openapi::ComponentsBuilder::new()
+            .schema_from::<AuthErrorBody>()
+            .schema_from::<AnyErrorBody>()
+            .build()
+            .schemas;
+        doc.components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .extend(schemas);
+        doc
     }
 
     /// `{"data": UserResponse}`.
@@ -341,6 +416,39 @@ pub(crate) mod tyk {
         Handler(ErrorBody),
         /// From the auth middleware.
         Auth(AuthErrorBody),
+    }
+
+    /// The error answers every route of this dialect documents, in its own envelope.
+    #[derive(utoipa::IntoResponses)]
+    #[allow(dead_code)]
+    pub(crate) enum CommonErrors {
+        /// 401.
+        #[response(
+            status = 401,
+            description = "No, malformed or refused credential, or an API key of an unverified user"
+        )]
+        Unauthorized(AuthErrorBody),
+        /// 403.
+        #[response(
+            status = 403,
+            description = "Not an administrator, or a refused change"
+        )]
+        Forbidden(AnyErrorBody),
+        /// 409.
+        #[response(status = 409, description = "Conflict")]
+        Conflict(ErrorBody),
+        /// 429.
+        #[response(status = 429, description = "Rate limited")]
+        RateLimited(ErrorBody),
+        /// 500.
+        #[response(status = 500, description = "Internal error")]
+        Internal(ErrorBody),
+        /// 503.
+        #[response(status = 503, description = "Identity service unavailable")]
+        Unavailable(ErrorBody),
+        /// 504.
+        #[response(status = 504, description = "Identity service timed out")]
+        Timeout(ErrorBody),
     }
 }
 
@@ -419,5 +527,35 @@ pub(crate) mod openai {
         /// Lifetime in seconds, 1 to 31536000.
         #[schema(minimum = 1, maximum = 31_536_000)]
         expires_in_seconds: Option<i64>,
+    }
+
+    /// The error answers every route of this dialect documents, in its own envelope.
+    #[derive(utoipa::IntoResponses)]
+    #[allow(dead_code)]
+    pub(crate) enum CommonErrors {
+        /// 401.
+        #[response(
+            status = 401,
+            description = "No, or a refused, credential; unknown OpenAI-Organization"
+        )]
+        Unauthorized(ErrorBody),
+        /// 403.
+        #[response(status = 403, description = "No owner rights in the organization")]
+        Forbidden(ErrorBody),
+        /// 409.
+        #[response(status = 409, description = "Conflict")]
+        Conflict(ErrorBody),
+        /// 429.
+        #[response(status = 429, description = "Rate limited (Retry-After)")]
+        RateLimited(ErrorBody),
+        /// 500.
+        #[response(status = 500, description = "Internal error")]
+        Internal(ErrorBody),
+        /// 503.
+        #[response(status = 503, description = "Identity service unavailable")]
+        Unavailable(ErrorBody),
+        /// 504.
+        #[response(status = 504, description = "Identity service timed out")]
+        Timeout(ErrorBody),
     }
 }

@@ -70,13 +70,7 @@ async fn all_keys(st: &AppState, c: &Caller) -> Result<Vec<pb::ApiKey>, OpenAiEr
     responses(
         (status = 200, description = "A page of the caller's admin keys", body = List<AdminKey>),
         (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
-        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
-        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
-        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+        crate::openapi::openai::CommonErrors,
     )
 )]
 pub(crate) async fn list(
@@ -180,13 +174,7 @@ fn create_fields(body: &Value) -> Result<(String, Option<i64>), OpenAiError> {
         (status = 200, description = "The new admin key; `value` is shown only here", body = AdminKey),
         (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::openai::ErrorBody),
-        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
-        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
-        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+        crate::openapi::openai::CommonErrors,
     )
 )]
 pub(crate) async fn create(
@@ -248,13 +236,7 @@ async fn find(st: &AppState, c: &Caller, id: &str) -> Result<pb::ApiKey, OpenAiE
     responses(
         (status = 200, description = "The admin key", body = AdminKey),
         (status = 404, description = "No such admin key of the caller", body = crate::openapi::openai::ErrorBody),
-        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
-        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
-        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+        crate::openapi::openai::CommonErrors,
     )
 )]
 pub(crate) async fn retrieve(
@@ -275,13 +257,7 @@ pub(crate) async fn retrieve(
     responses(
         (status = 200, description = "Revoked", body = Deleted),
         (status = 404, description = "No such admin key of the caller", body = crate::openapi::openai::ErrorBody),
-        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
-        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
-        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+        crate::openapi::openai::CommonErrors,
     )
 )]
 pub(crate) async fn delete(

@@ -42,13 +42,7 @@ fn user_not_found(id: &str) -> OpenAiError {
     responses(
         (status = 200, description = "A page of organization users", body = List<OrgUser>),
         (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
-        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
-        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
-        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+        crate::openapi::openai::CommonErrors,
     )
 )]
 pub(crate) async fn list(
@@ -120,13 +114,7 @@ async fn member(st: &AppState, c: &super::Caller, id: &str) -> Result<pb::Member
     responses(
         (status = 200, description = "The organization user", body = OrgUser),
         (status = 404, description = "No such user in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
-        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
-        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+        crate::openapi::openai::CommonErrors,
     )
 )]
 pub(crate) async fn retrieve(
@@ -173,13 +161,7 @@ fn requested_role(body: &Value) -> Result<Option<pb::OrganizationRole>, OpenAiEr
         (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
         (status = 404, description = "No such user in the organization", body = crate::openapi::openai::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::openai::ErrorBody),
-        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
-        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
-        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+        crate::openapi::openai::CommonErrors,
     )
 )]
 pub(crate) async fn update(
@@ -214,13 +196,7 @@ pub(crate) async fn update(
         (status = 200, description = "Removed from the organization", body = Deleted),
         (status = 400, description = "Invalid parameter (`param` names it)", body = crate::openapi::openai::ErrorBody),
         (status = 404, description = "No such user in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 401, description = "No, or a refused, credential; unknown OpenAI-Organization", body = crate::openapi::openai::ErrorBody),
-        (status = 403, description = "No owner rights in the organization", body = crate::openapi::openai::ErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::openai::ErrorBody),
-        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::openai::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::openai::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::openai::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::openai::ErrorBody),
+        crate::openapi::openai::CommonErrors,
     )
 )]
 pub(crate) async fn delete(

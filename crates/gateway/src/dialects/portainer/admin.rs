@@ -18,9 +18,7 @@ use crate::AppState;
     responses(
         (status = 204, description = "An administrator exists"),
         (status = 404, description = "No administrator yet", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn check(State(st): State<AppState>) -> Result<StatusCode, PortainerError> {
@@ -46,9 +44,7 @@ pub(crate) async fn check(State(st): State<AppState>) -> Result<StatusCode, Port
         (status = 400, description = "Invalid request payload or weak password", body = crate::openapi::portainer::ErrorBody),
         (status = 409, description = "An administrator already exists", body = crate::openapi::portainer::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn init(

@@ -37,9 +37,7 @@ fn invalid_credentials() -> PortainerError {
         (status = 403, description = "Too many attempts", body = crate::openapi::portainer::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
         (status = 422, description = "Invalid credentials", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn authenticate(

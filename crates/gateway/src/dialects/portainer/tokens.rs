@@ -39,12 +39,9 @@ const PAGE_SIZE: i32 = 100;
         (status = 400, description = "Invalid user identifier or payload", body = crate::openapi::portainer::ErrorBody),
         (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
         (status = 409, description = "The Idempotency-Key already created a key (its secret is not shown again)", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn create(
@@ -131,11 +128,8 @@ pub(crate) async fn create(
         (status = 200, description = "The user's API keys (never a digest)", body = Vec<ApiKey>),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
         (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn list(
@@ -205,11 +199,8 @@ pub(crate) async fn list(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Invalid identifier", body = crate::openapi::portainer::ErrorBody),
         (status = 404, description = "No such key", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn remove(

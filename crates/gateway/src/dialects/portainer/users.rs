@@ -31,11 +31,8 @@ const PAGE_SIZE: i32 = 100;
     get, path = "/api/users/me", operation_id = "CurrentUserInspect", tag = "users", security(("jwt" = []), ("ApiKeyAuth" = [])),
     responses(
         (status = 200, description = "The caller", body = CurrentUser),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn me(
@@ -62,11 +59,8 @@ pub(crate) async fn me(
     responses(
         (status = 200, description = "Users (at most 10000), each with Id, Username and Role only", body = Vec<UserListItem>),
         (status = 404, description = "Unknown environment", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn list(
@@ -139,11 +133,8 @@ pub(crate) async fn list(
         (status = 400, description = "Invalid request payload or weak password", body = crate::openapi::portainer::ErrorBody),
         (status = 409, description = "Username taken", body = crate::openapi::portainer::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn create(
@@ -198,11 +189,8 @@ pub(crate) async fn create(
         (status = 200, description = "The user", body = User),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
         (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn inspect(
@@ -233,11 +221,8 @@ pub(crate) async fn inspect(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
         (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn delete(
@@ -257,11 +242,8 @@ pub(crate) async fn delete(
     responses(
         (status = 200, description = "The user's team memberships (empty for an unknown user)", body = Vec<TeamMembership>),
         (status = 400, description = "Invalid user identifier", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn memberships(
@@ -360,11 +342,8 @@ impl UpdatePayload {
         (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
         (status = 409, description = "Username taken", body = crate::openapi::portainer::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn update(
@@ -493,11 +472,8 @@ pub(crate) async fn update(
         (status = 400, description = "Invalid user identifier or payload, or weak password", body = crate::openapi::portainer::ErrorBody),
         (status = 404, description = "No such user", body = crate::openapi::portainer::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::portainer::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::portainer::ErrorBody),
-        (status = 403, description = "Access denied", body = crate::openapi::portainer::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::portainer::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::portainer::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::portainer::ErrorBody),
+        crate::openapi::portainer::AuthErrors,
+        crate::openapi::portainer::ServerErrors,
     )
 )]
 pub(crate) async fn update_password(

@@ -177,15 +177,8 @@ async fn revoke_own(
     request_body = CreateKey,
     responses(
         (status = 200, description = "The new key, shown only here", body = ApiKeyCreated),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
         (status = 413, description = "Body over the size limit", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
     )
 )]
 pub(crate) async fn create_user_key(
@@ -213,14 +206,7 @@ pub(crate) async fn create_user_key(
     params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 200, description = "The caller's active keys", body = Vec<ApiKeyRespBody>),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
     )
 )]
 pub(crate) async fn list_user_keys(
@@ -242,14 +228,7 @@ pub(crate) async fn list_user_keys(
     params(("api_key_id" = String, Path, format = Uuid, description = "Key id"), ("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 204, description = "Revoked, or no key of the caller matched"),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
     )
 )]
 pub(crate) async fn delete_user_key(
@@ -281,15 +260,8 @@ fn org_role(
     request_body = CreateKey,
     responses(
         (status = 200, description = "The new key bound to the organization, shown only here", body = ApiKeyCreated),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
         (status = 413, description = "Body over the size limit", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
     )
 )]
 pub(crate) async fn create_org_key(
@@ -330,14 +302,7 @@ pub(crate) async fn create_org_key(
     params(("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 200, description = "The caller's active keys bound to the organization", body = Vec<ApiKeyRespBody>),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
     )
 )]
 pub(crate) async fn list_org_keys(
@@ -359,14 +324,7 @@ pub(crate) async fn list_org_keys(
     params(("api_key_id" = String, Path, format = Uuid, description = "Key id"), ("TR-Organization" = String, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 204, description = "Revoked, or no key of the caller bound to the organization matched"),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
     )
 )]
 pub(crate) async fn delete_org_key(

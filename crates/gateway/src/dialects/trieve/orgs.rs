@@ -33,15 +33,8 @@ pub(crate) struct CreateOrganization {
     request_body = CreateOrganization,
     responses(
         (status = 200, description = "The new organization; the caller is its owner", body = Organization),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
         (status = 413, description = "Body over the size limit", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
     )
 )]
 pub(crate) async fn create(
@@ -67,14 +60,7 @@ pub(crate) async fn create(
     params(("organization_id" = String, Path, format = Uuid, description = "Organization id"), ("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 200, description = "Members (at most 10000), each with this organization only", body = Vec<SlimUser>),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
     )
 )]
 pub(crate) async fn users(

@@ -45,15 +45,8 @@ pub(crate) struct UpdateUserOrgRole {
     request_body = UpdateUserOrgRole,
     responses(
         (status = 204, description = "Role updated"),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
         (status = 413, description = "Body over the size limit", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
     )
 )]
 pub(crate) async fn update_role(
@@ -152,14 +145,7 @@ pub(crate) async fn update_role(
     params(("TR-Organization" = Option<String>, Header, format = Uuid, description = "Organization the request acts in (alias `x-organization`)")),
     responses(
         (status = 200, description = "The caller with the organizations its credential may use", body = SlimUser),
-        (status = 400, description = "Bad input: JSON, UUIDs, roles, TR-Organization, Trieve's role rules", body = crate::openapi::trieve::ErrorBody),
-        (status = 401, description = "No credential, or one the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 403, description = "The organization is not one the credential may use, or the server refused", body = crate::openapi::trieve::ErrorBody),
-        (status = 404, description = "Not found", body = crate::openapi::trieve::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::trieve::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::trieve::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::trieve::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::trieve::ErrorBody),
+        crate::openapi::trieve::CommonErrors,
     )
 )]
 pub(crate) async fn me(

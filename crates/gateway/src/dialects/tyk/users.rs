@@ -108,13 +108,7 @@ impl ListParams {
         (status = 200, description = "A page of users", body = crate::openapi::tyk::UserList,
             headers(("X-Total-Count" = u64, description = "Users in total"), ("X-Total-Pages" = u64, description = "Pages in total"))),
         (status = 400, description = "Bad query parameter", body = crate::openapi::tyk::ErrorBody),
-        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
-        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+        crate::openapi::tyk::CommonErrors,
     )
 )]
 pub(crate) async fn list(
@@ -201,13 +195,7 @@ fn email_in_use(e: UpstreamError) -> TykError {
         (status = 201, description = "The new user", body = crate::openapi::tyk::UserData),
         (status = 400, description = "Bad input", body = crate::openapi::tyk::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::tyk::ErrorBody),
-        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
-        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+        crate::openapi::tyk::CommonErrors,
     )
 )]
 pub(crate) async fn create(
@@ -254,13 +242,7 @@ pub(crate) async fn create(
         (status = 200, description = "The user", body = crate::openapi::tyk::UserData),
         (status = 400, description = "Invalid user id", body = crate::openapi::tyk::ErrorBody),
         (status = 404, description = "No such user", body = crate::openapi::tyk::ErrorBody),
-        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
-        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+        crate::openapi::tyk::CommonErrors,
     )
 )]
 pub(crate) async fn get(
@@ -298,13 +280,7 @@ const REPLACED: [&str; 8] = [
         (status = 400, description = "Invalid user id or input", body = crate::openapi::tyk::ErrorBody),
         (status = 404, description = "No such user", body = crate::openapi::tyk::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::openapi::tyk::ErrorBody),
-        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
-        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+        crate::openapi::tyk::CommonErrors,
     )
 )]
 pub(crate) async fn update(
@@ -350,13 +326,7 @@ pub(crate) async fn update(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid user id", body = crate::openapi::tyk::ErrorBody),
         (status = 404, description = "No such user", body = crate::openapi::tyk::ErrorBody),
-        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
-        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+        crate::openapi::tyk::CommonErrors,
     )
 )]
 pub(crate) async fn delete(
@@ -378,13 +348,7 @@ pub(crate) async fn delete(
         (status = 200, description = "The user with the new key in `api_key` (shown only here)", body = crate::openapi::tyk::UserData),
         (status = 400, description = "Invalid user id", body = crate::openapi::tyk::ErrorBody),
         (status = 404, description = "No such user", body = crate::openapi::tyk::ErrorBody),
-        (status = 401, description = "No, malformed or refused credential, or an API key of an unverified user", body = crate::openapi::tyk::AuthErrorBody),
-        (status = 403, description = "Not an administrator, or a refused change", body = crate::openapi::tyk::AnyErrorBody),
-        (status = 409, description = "Conflict", body = crate::openapi::tyk::ErrorBody),
-        (status = 429, description = "Rate limited", body = crate::openapi::tyk::ErrorBody),
-        (status = 500, description = "Internal error", body = crate::openapi::tyk::ErrorBody),
-        (status = 503, description = "Identity service unavailable", body = crate::openapi::tyk::ErrorBody),
-        (status = 504, description = "Identity service timed out", body = crate::openapi::tyk::ErrorBody),
+        crate::openapi::tyk::CommonErrors,
     )
 )]
 pub(crate) async fn roll_api_key(
