@@ -56,13 +56,56 @@ pub(crate) struct AppState {
     pub(crate) config: GatewayConfig,
 }
 
+/// How the gateway reaches the identity server: any gRPC transport (an HTTP/2 [`Channel`], or the
+/// server's own services called in process when the gateway is embedded).
+pub type Transport = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    TransportError,
+>;
+
+/// A failure of the [`Transport`] itself (not a gRPC status): its cause stays reachable through
+/// [`std::error::Error::source`], where tonic looks for it to pick the status code.
+#[derive(Debug)]
+pub struct TransportError(tower::BoxError);
+
+impl TransportError {
+    /// Wrap any error.
+    pub fn new(e: impl Into<tower::BoxError>) -> Self {
+        Self(e.into())
+    }
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
+/// A [`Transport`] over an HTTP/2 channel.
+pub fn channel_transport(channel: Channel) -> Transport {
+    use tower::ServiceExt as _;
+    Transport::new(channel.map_err(TransportError::new))
+}
+
 /// The gateway: every dialect's routes on one router, calling the identity server over `channel`.
 ///
 /// Build the channel with `Endpoint::connect_lazy()` so that the gateway starts before the server
 /// is up; until it is, every route answers 503 in its dialect's envelope.
 pub fn router(channel: Channel, config: GatewayConfig) -> Router {
+    router_over(channel_transport(channel), config)
+}
+
+/// The gateway over any [`Transport`].
+pub fn router_over(transport: Transport, config: GatewayConfig) -> Router {
     let state = AppState {
-        upstream: Upstream::new(channel, config.upstream_deadline),
+        upstream: Upstream::new(transport, config.upstream_deadline),
         config,
     };
     Router::new()

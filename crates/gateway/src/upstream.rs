@@ -11,7 +11,9 @@ use identity_api::pb::{
     organization_service_client::OrganizationServiceClient, team_service_client::TeamServiceClient,
     user_service_client::UserServiceClient,
 };
-use tonic::{Code, metadata::MetadataValue, transport::Channel};
+use tonic::{Code, metadata::MetadataValue};
+
+use crate::Transport;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -21,21 +23,21 @@ use crate::{credential::Credential, status::UpstreamError};
 /// Result of an upstream call.
 pub(crate) type UpstreamResult<T> = Result<T, UpstreamError>;
 
-/// Clients of every service the dialects use, over one shared channel.
+/// Clients of every service the dialects use, over one shared transport.
 #[derive(Debug, Clone)]
 pub(crate) struct Upstream {
-    users: UserServiceClient<Channel>,
-    auth: AuthServiceClient<Channel>,
-    keys: ApiKeyServiceClient<Channel>,
-    teams: TeamServiceClient<Channel>,
-    orgs: OrganizationServiceClient<Channel>,
-    health: HealthClient<Channel>,
+    users: UserServiceClient<Transport>,
+    auth: AuthServiceClient<Transport>,
+    keys: ApiKeyServiceClient<Transport>,
+    teams: TeamServiceClient<Transport>,
+    orgs: OrganizationServiceClient<Transport>,
+    health: HealthClient<Transport>,
     deadline: Duration,
 }
 
 impl Upstream {
     /// Clients over `channel`; every call gets `deadline`.
-    pub(crate) fn new(channel: Channel, deadline: Duration) -> Self {
+    pub(crate) fn new(channel: Transport, deadline: Duration) -> Self {
         Self {
             users: UserServiceClient::new(channel.clone()),
             auth: AuthServiceClient::new(channel.clone()),

@@ -253,30 +253,6 @@ impl Application {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        let gateway = match http {
-            Some((http_listener, http_addr)) => {
-                let host = if addr.ip().is_unspecified() {
-                    "127.0.0.1".to_owned()
-                } else {
-                    addr.ip().to_string()
-                };
-                let channel = tonic::transport::Endpoint::from_shared(format!(
-                    "http://{host}:{}",
-                    addr.port()
-                ))?
-                .tcp_nodelay(true)
-                .connect_lazy();
-                let router =
-                    identity_gateway::router(channel, identity_gateway::GatewayConfig::default());
-                tracing::info!(%http_addr, "gateway listening");
-                Some(tokio::spawn(identity_gateway::serve(
-                    http_listener,
-                    router,
-                    stopped(sd_rx.clone()),
-                )))
-            }
-            None => None,
-        };
         let admin = admin.map(|(admin_listener, admin_addr)| {
             tracing::info!(%admin_addr, "admin listening (GET /metrics)");
             tokio::spawn(identity_telemetry::serve_admin(
@@ -284,6 +260,7 @@ impl Application {
                 stopped(sd_rx.clone()),
             ))
         });
+        let gateway_stopped = stopped(sd_rx.clone());
         let shutdown = stopped(sd_rx);
         let (reporter, health_service) = tonic_health::server::health_reporter();
         health::set_all(&reporter, ServingStatus::NotServing).await;
@@ -321,14 +298,7 @@ impl Application {
             let _ = drain_tx.send(());
         };
 
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let router = Server::builder()
-            .timeout(settings.request_timeout())
-            .concurrency_limit_per_connection(256)
-            // Outermost: the request id and span cover authentication too.
-            .layer(ObserveLayer)
-            .layer(AuthLayer::new(identity.clone()))
-            .add_service(health_service)
+        let routes = tonic::service::Routes::new(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(UserServiceServer::new(grpc::users::Users {
@@ -347,6 +317,33 @@ impl Application {
             .add_service(TeamServiceServer::new(grpc::teams::Teams {
                 identity: identity.clone(),
             }));
+        let gateway = match http {
+            Some((http_listener, http_addr)) => {
+                // The embedded gateway calls the same services in process: the same layers,
+                // no TCP, no HTTP/2 framing (see `in_process`).
+                let transport = in_process(routes.clone(), identity.clone());
+                let router = identity_gateway::router_over(
+                    transport,
+                    identity_gateway::GatewayConfig::default(),
+                );
+                tracing::info!(%http_addr, "gateway listening");
+                Some(tokio::spawn(identity_gateway::serve(
+                    http_listener,
+                    router,
+                    gateway_stopped,
+                )))
+            }
+            None => None,
+        };
+
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let router = Server::builder()
+            .timeout(settings.request_timeout())
+            .concurrency_limit_per_connection(256)
+            // Outermost: the request id and span cover authentication too.
+            .layer(ObserveLayer)
+            .layer(AuthLayer::new(identity.clone()))
+            .add_routes(routes);
         tracing::info!(%addr, "gRPC listening");
         let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
 
@@ -414,4 +411,29 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+/// The server's services as a gateway [`identity_gateway::Transport`], called in process: the
+/// same observe and auth layers as the network server, and the caller seen as a loopback peer
+/// (as the gateway's own connection would be), so the per-source login limit keeps believing
+/// the client address the gateway forwards. The gateway's upstream deadline bounds every call.
+fn in_process(
+    routes: tonic::service::Routes,
+    identity: identity_core::service::Identity,
+) -> identity_gateway::Transport {
+    use tower::ServiceExt as _;
+    let peer = tonic::transport::server::TcpConnectInfo {
+        local_addr: None,
+        remote_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+    };
+    let service = tower::ServiceBuilder::new()
+        .map_request(move |mut req: http::Request<tonic::body::Body>| {
+            req.extensions_mut().insert(peer.clone());
+            req
+        })
+        .layer(ObserveLayer)
+        .layer(AuthLayer::new(identity))
+        .service(routes)
+        .map_err(identity_gateway::TransportError::new);
+    identity_gateway::Transport::new(service)
 }
