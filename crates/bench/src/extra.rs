@@ -398,14 +398,5 @@ pub(crate) fn verify_call(channel: Channel, keys: Arc<Vec<String>>) -> Call {
 
 /// Peak resident memory of this process (the servers and the load generator), in MiB.
 pub(crate) fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+    crate::rss::status_mib("self", "VmHWM:")
 }

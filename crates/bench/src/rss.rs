@@ -51,8 +51,8 @@ pub(crate) fn server_binary(explicit: Option<&Path>) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// `VmRSS` or `VmHWM` of `pid`, in MiB.
-fn status_mib(pid: u32, field: &str) -> Option<f64> {
+/// `VmRSS:` or `VmHWM:` of process `pid` (a number or `self`), in MiB.
+pub(crate) fn status_mib(pid: impl std::fmt::Display, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()
