@@ -339,7 +339,7 @@ impl Application {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let router = Server::builder()
             .timeout(settings.request_timeout())
-            .concurrency_limit_per_connection(256)
+            .concurrency_limit_per_connection(CALLS_PER_CONNECTION)
             // Outermost: the request id and span cover authentication too.
             .layer(ObserveLayer)
             .layer(AuthLayer::new(identity.clone()))
@@ -413,10 +413,15 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Calls served at once per gRPC connection, and by the embedded gateway in process (it used to
+/// be one connection); more wait for a slot.
+const CALLS_PER_CONNECTION: usize = 256;
+
 /// The server's services as a gateway [`identity_gateway::Transport`], called in process: the
-/// same observe and auth layers as the network server, and the caller seen as a loopback peer
-/// (as the gateway's own connection would be), so the per-source login limit keeps believing
-/// the client address the gateway forwards. The gateway's upstream deadline bounds every call.
+/// same observe and auth layers as the network server, the same bound on calls at once as one
+/// connection, and the caller seen as a loopback peer (as the gateway's own connection would
+/// be), so the per-source login limit keeps believing the client address the gateway forwards.
+/// The gateway's upstream deadline bounds every call, waiting for a slot included.
 fn in_process(
     routes: tonic::service::Routes,
     identity: identity_core::service::Identity,
@@ -431,6 +436,7 @@ fn in_process(
             req.extensions_mut().insert(peer.clone());
             req
         })
+        .concurrency_limit(CALLS_PER_CONNECTION)
         .layer(ObserveLayer)
         .layer(AuthLayer::new(identity))
         .service(routes)
