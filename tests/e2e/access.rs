@@ -194,23 +194,8 @@ async fn standard_users_cannot_touch_others(app: TestApp) {
         ))
         .await
         .must_fail(Code::PermissionDenied);
-    let bobs = app
-        .api_keys()
-        .list_api_keys(with_auth(
-            pb::ListApiKeysRequest {
-                include_revoked: true,
-                ..Default::default()
-            },
-            &bob_token,
-        ))
-        .await
-        .must();
-    assert_eq!(
-        bobs.api_keys.len(),
-        1,
-        "no key was created for bob: {:?}",
-        bobs.api_keys
-    );
+    let bobs = app.all_api_keys(&bob_token).await;
+    assert_eq!(bobs.len(), 1, "no key was created for bob: {bobs:?}");
 
     // No self-promotion, no username change, no user listing, no user creation.
     let denied = app

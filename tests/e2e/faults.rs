@@ -43,27 +43,6 @@ both!(
     last_two_owners_demoting_each_other_keep_one,
 );
 
-/// Poll `service` until it reports `wanted`; returns how long it took. Panics after `deadline`.
-async fn wait_for(
-    app: &TestApp,
-    service: &str,
-    wanted: ServingStatus,
-    deadline: Duration,
-) -> Duration {
-    let start = tokio::time::Instant::now();
-    loop {
-        let status = app.health_status(service).await;
-        if status.as_ref().ok() == Some(&wanted) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "{service:?} did not become {wanted:?} within {deadline:?}; last: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -148,22 +127,13 @@ async fn postgres_down_fails_fast_and_recovers_without_restart() {
             .status(),
         200
     );
-    wait_for(
-        &app,
-        READINESS_SERVICE,
-        ServingStatus::Serving,
-        READY_DEADLINE,
-    )
-    .await;
+    app.wait_for_health(READINESS_SERVICE, ServingStatus::Serving, READY_DEADLINE)
+        .await;
 
     proxy.cut();
-    let not_ready_after = wait_for(
-        &app,
-        READINESS_SERVICE,
-        ServingStatus::NotServing,
-        READY_DEADLINE,
-    )
-    .await;
+    let not_ready_after = app
+        .wait_for_health(READINESS_SERVICE, ServingStatus::NotServing, READY_DEADLINE)
+        .await;
     assert_eq!(
         app.health_status("").await.ok(),
         Some(ServingStatus::Serving),
@@ -227,13 +197,9 @@ async fn postgres_down_fails_fast_and_recovers_without_restart() {
     );
 
     proxy.restore();
-    let ready_after = wait_for(
-        &app,
-        READINESS_SERVICE,
-        ServingStatus::Serving,
-        READY_DEADLINE,
-    )
-    .await;
+    let ready_after = app
+        .wait_for_health(READINESS_SERVICE, ServingStatus::Serving, READY_DEADLINE)
+        .await;
     // Same process: the database answers again on every path.
     let state = app
         .auth()
@@ -523,19 +489,7 @@ async fn primary_key_race_leaves_one_active_primary(app: TestApp) {
         "failures are retryable refusals, never INTERNAL: {:?}",
         tally(&outcomes)
     );
-    let listed = app
-        .api_keys()
-        .list_api_keys(with_auth(
-            pb::ListApiKeysRequest {
-                include_revoked: true,
-                page_size: 100,
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .must()
-        .api_keys;
+    let listed = app.all_api_keys(&admin).await;
     let mut listed_ids: Vec<i64> = listed
         .iter()
         .filter(|k| k.name.starts_with("primary-"))

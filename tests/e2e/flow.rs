@@ -265,19 +265,9 @@ async fn key_lifecycle(app: TestApp) {
         "revoked keys are omitted: {:?}",
         active.api_keys
     );
-    let all = app
-        .api_keys()
-        .list_api_keys(with_auth(
-            pb::ListApiKeysRequest {
-                include_revoked: true,
-                ..Default::default()
-            },
-            &session,
-        ))
-        .await
-        .must();
-    assert_eq!(all.api_keys.len(), 1);
-    assert!(all.api_keys[0].revoked_at.is_some());
+    let all = app.all_api_keys(&session).await;
+    assert_eq!(all.len(), 1);
+    assert!(all[0].revoked_at.is_some());
 
     // Alice's session is unaffected by the revocation.
     app.auth()

@@ -17,39 +17,13 @@ const READY_DEADLINE: Duration = Duration::from_secs(10);
 
 both!(liveness_and_readiness_are_serving, shutdown_is_graceful);
 
-/// Poll `service` until it reports `wanted`, for at most `deadline`; returns how long it took.
-async fn wait_for(
-    app: &TestApp,
-    service: &str,
-    wanted: ServingStatus,
-    deadline: Duration,
-) -> Duration {
-    let start = tokio::time::Instant::now();
-    loop {
-        let status = app.health_status(service).await;
-        if status.as_ref().ok() == Some(&wanted) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "{service:?} did not become {wanted:?} within {deadline:?}; last: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn liveness_and_readiness_are_serving(app: TestApp) {
     assert_eq!(
         app.health_status("").await.ok(),
         Some(ServingStatus::Serving)
     );
-    wait_for(
-        &app,
-        READINESS_SERVICE,
-        ServingStatus::Serving,
-        READY_DEADLINE,
-    )
-    .await;
+    app.wait_for_health(READINESS_SERVICE, ServingStatus::Serving, READY_DEADLINE)
+        .await;
     // Health needs no credentials; an unknown service is NOT_FOUND.
     let unknown = app.health_status("no.such.Service").await;
     assert_eq!(unknown.err().map(|s| s.code()), Some(Code::NotFound));
@@ -110,22 +84,13 @@ async fn readiness_follows_the_database_postgres() {
         "the server goes through the proxy"
     );
     let admin = app.init_admin().await;
-    wait_for(
-        &app,
-        READINESS_SERVICE,
-        ServingStatus::Serving,
-        READY_DEADLINE,
-    )
-    .await;
+    app.wait_for_health(READINESS_SERVICE, ServingStatus::Serving, READY_DEADLINE)
+        .await;
 
     proxy.cut();
-    let took = wait_for(
-        &app,
-        READINESS_SERVICE,
-        ServingStatus::NotServing,
-        READY_DEADLINE,
-    )
-    .await;
+    let took = app
+        .wait_for_health(READINESS_SERVICE, ServingStatus::NotServing, READY_DEADLINE)
+        .await;
     eprintln!("readiness went NOT_SERVING {took:?} after the cut");
     assert_eq!(
         app.health_status("").await.ok(),
@@ -159,13 +124,8 @@ async fn readiness_follows_the_database_postgres() {
     );
 
     proxy.restore();
-    wait_for(
-        &app,
-        READINESS_SERVICE,
-        ServingStatus::Serving,
-        READY_DEADLINE,
-    )
-    .await;
+    app.wait_for_health(READINESS_SERVICE, ServingStatus::Serving, READY_DEADLINE)
+        .await;
     // Same server, no restart: the database answers again and the earlier session still works.
     let state = app
         .auth()

@@ -32,19 +32,7 @@ fn keyed(name: &str, request_id: &str) -> pb::CreateApiKeyRequest {
 }
 
 async fn key_count(app: &TestApp, credential: &str) -> usize {
-    app.api_keys()
-        .list_api_keys(with_auth(
-            pb::ListApiKeysRequest {
-                include_revoked: true,
-                page_size: 100,
-                ..Default::default()
-            },
-            credential,
-        ))
-        .await
-        .must()
-        .api_keys
-        .len()
+    app.all_api_keys(credential).await.len()
 }
 
 async fn user_count(app: &TestApp, admin: &str) -> usize {

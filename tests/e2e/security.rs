@@ -527,22 +527,8 @@ async fn every_rpc_refuses_another_users_resources_and_admin_functions(app: Test
         who.principal.and_then(|p| p.api_key).map(|k| k.id),
         Some(victim_key.id)
     );
-    let keys_now = app
-        .api_keys()
-        .list_api_keys(with_auth(
-            pb::ListApiKeysRequest {
-                include_revoked: true,
-                ..Default::default()
-            },
-            &v,
-        ))
-        .await
-        .must();
-    assert_eq!(
-        keys_now.api_keys.len(),
-        1,
-        "no key planted, rolled or revoked"
-    );
+    let keys_now = app.all_api_keys(&v).await;
+    assert_eq!(keys_now.len(), 1, "no key planted, rolled or revoked");
     let member = app
         .orgs()
         .get_member(with_auth(

@@ -57,21 +57,7 @@ impl Env {
 
     /// How many keys the administrator has, revoked ones included.
     async fn admin_keys(&self) -> Result<usize> {
-        Ok(self
-            .app
-            .api_keys()
-            .list_api_keys(with_auth(
-                pb::ListApiKeysRequest {
-                    include_revoked: true,
-                    page_size: 100,
-                    ..Default::default()
-                },
-                &self.admin,
-            ))
-            .await?
-            .into_inner()
-            .api_keys
-            .len())
+        Ok(self.app.all_api_keys(&self.admin).await.len())
     }
 
     /// How many users exist.

@@ -509,18 +509,7 @@ async fn id_routes_refuse_other_users_resources(backend: Backend) -> Result<()> 
             .await
             .context("a victim key stopped working")?;
     }
-    let keys = app
-        .api_keys()
-        .list_api_keys(with_auth(
-            pb::ListApiKeysRequest {
-                include_revoked: true,
-                ..Default::default()
-            },
-            &v,
-        ))
-        .await?
-        .into_inner()
-        .api_keys;
+    let keys = app.all_api_keys(&v).await;
     ensure!(keys.len() == 2, "victim keys changed: {keys:?}");
     let mallory_now = app
         .users()

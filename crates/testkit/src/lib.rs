@@ -307,6 +307,28 @@ impl TestApp {
         })
     }
 
+    /// Poll `service` until it reports `wanted`; returns how long it took. Panics after
+    /// `deadline`, naming the last status seen.
+    pub async fn wait_for_health(
+        &self,
+        service: &str,
+        wanted: ServingStatus,
+        deadline: Duration,
+    ) -> Duration {
+        let start = tokio::time::Instant::now();
+        loop {
+            let status = self.health_status(service).await;
+            if status.as_ref().ok() == Some(&wanted) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "{service:?} did not become {wanted:?} within {deadline:?}; last: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn wait_until_serving(&mut self) {
         let deadline = tokio::time::Instant::now() + STARTUP_DEADLINE;
         loop {
@@ -419,6 +441,23 @@ impl TestApp {
             .api_key
             .unwrap_or_else(|| panic!("CreateApiKey {name:?} returned no metadata"));
         (key, response.plaintext)
+    }
+
+    /// Every API key `credential` may list, revoked ones included (one page of at most 100).
+    pub async fn all_api_keys(&self, credential: &str) -> Vec<pb::ApiKey> {
+        self.api_keys()
+            .list_api_keys(with_auth(
+                pb::ListApiKeysRequest {
+                    include_revoked: true,
+                    page_size: 100,
+                    ..Default::default()
+                },
+                credential,
+            ))
+            .await
+            .unwrap_or_else(|s| panic!("ListApiKeys failed: {s:?}"))
+            .into_inner()
+            .api_keys
     }
 
     /// Run GetOrganization for the default organization (`Org::Default(true)`) with the given
