@@ -135,15 +135,7 @@ impl Server {
                 );
             }
             let logs = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let addr = logs
-                .lines()
-                .find(|l| l.contains("gRPC listening"))
-                .and_then(|l| {
-                    let start = l.find("\"addr\":\"")? + "\"addr\":\"".len();
-                    let end = start + l[start..].find('"')?;
-                    l[start..end].parse().ok()
-                });
-            if let Some(addr) = addr {
+            if let Some(addr) = identity_testkit::logged_addr(&logs, "gRPC listening", "addr") {
                 return Ok(addr);
             }
             anyhow::ensure!(

@@ -96,11 +96,7 @@ impl Server {
 
     /// The gRPC address from the "gRPC listening" log line.
     fn logged_addr(&self) -> Option<SocketAddr> {
-        let logs = self.logs();
-        let line = logs.lines().find(|l| l.contains("gRPC listening"))?;
-        let start = line.find("\"addr\":\"")? + "\"addr\":\"".len();
-        let end = start + line[start..].find('"')?;
-        line[start..end].parse().ok()
+        identity_testkit::logged_addr(&self.logs(), "gRPC listening", "addr")
     }
 
     /// Wait until the process logs its address and reports SERVING; returns the address.

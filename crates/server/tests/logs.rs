@@ -101,11 +101,7 @@ impl Server {
 
     /// The address a start-up line with `message` reports in `field`.
     fn logged_addr(&self, message: &str, field: &str) -> Option<SocketAddr> {
-        self.json_lines().iter().find_map(|v| {
-            (v["fields"]["message"] == message)
-                .then(|| v["fields"][field].as_str()?.parse().ok())
-                .flatten()
-        })
+        identity_testkit::logged_addr(&self.logs(), message, field)
     }
 
     /// Wait until the three listeners are logged; returns (gRPC, gateway, admin).

@@ -237,6 +237,17 @@ fn with_metadata<T>(message: T, name: &'static str, value: &str) -> Request<T> {
     request
 }
 
+/// The address a JSON log line of the real binary (`IDENTITY_LOG_FORMAT=json`) reports: the
+/// first line whose message is `message`, its field `field` (e.g. `"gRPC listening"`, `"addr"`).
+pub fn logged_addr(logs: &str, message: &str, field: &str) -> Option<SocketAddr> {
+    logs.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == message)?["fields"][field]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
 /// The e-mail address [`TestApp::create_user`] gives a user.
 pub fn email_of(username: &str) -> String {
     format!("{username}@example.com")
