@@ -17,6 +17,53 @@ const READY_DEADLINE: Duration = Duration::from_secs(10);
 
 both!(liveness_and_readiness_are_serving, shutdown_is_graceful);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_migrations_postgres() {
+    readiness_waits_for_migrations(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_migrations_sqlite() {
+    readiness_waits_for_migrations(Backend::Sqlite).await;
+}
+
+/// A replica started before the migration job (auto-migration off, empty database) is alive but
+/// not ready, and refuses calls as UNAVAILABLE (not INTERNAL "relation users does not exist");
+/// once the migrations are applied by someone else it becomes ready without a restart.
+async fn readiness_waits_for_migrations(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.auto_migrate = false).await;
+    assert_eq!(
+        app.health_status("").await.ok(),
+        Some(ServingStatus::Serving),
+        "alive"
+    );
+    // Several readiness intervals (200 ms in tests).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        app.health_status(READINESS_SERVICE).await.ok(),
+        Some(ServingStatus::NotServing),
+        "ready on an unmigrated database"
+    );
+    app.auth()
+        .get_setup_state(pb::GetSetupStateRequest {})
+        .await
+        .must_fail(Code::Unavailable);
+    // The migration job.
+    let db = identity_server::startup::open_database(&app.settings)
+        .await
+        .unwrap_or_else(|e| panic!("opening the database: {e:#}"));
+    identity_store::migrate(&db)
+        .await
+        .unwrap_or_else(|e| panic!("migrating: {e}"));
+    let _ = db.close().await;
+    app.wait_for_health(READINESS_SERVICE, ServingStatus::Serving, READY_DEADLINE)
+        .await;
+    app.auth()
+        .get_setup_state(pb::GetSetupStateRequest {})
+        .await
+        .must();
+}
+
 async fn liveness_and_readiness_are_serving(app: TestApp) {
     assert_eq!(
         app.health_status("").await.ok(),

@@ -1,5 +1,7 @@
 //! Health: the overall service `""` is liveness (SERVING while the process answers); the named
-//! [`READINESS_SERVICE`] and the identity services are SERVING only while the database answers.
+//! [`READINESS_SERVICE`] and the identity services are SERVING only while the database answers
+//! and carries every migration of this build (a replica started before the migration job takes no
+//! traffic).
 
 use std::{sync::Arc, time::Duration};
 
@@ -36,7 +38,7 @@ pub(crate) async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
 /// What the readiness watcher pings.
 pub(crate) struct Probes {
     /// The probe's own connection: decides readiness and the gate.
-    pub(crate) probe: Arc<dyn Repo>,
+    pub(crate) probe: identity_store::SeaRepo,
     /// The main pool (through the gate, whose `ping` is never refused).
     pub(crate) pool: Arc<dyn Repo>,
     /// The main pool's size.
@@ -62,14 +64,32 @@ pub(crate) async fn watch_readiness(
         let _ = tokio::time::timeout(timeout, probes.pool.ping()).await;
     };
     let mut last: Option<bool> = None;
+    // Migrations are never undone: once the schema is seen current it is not read again.
+    let mut schema_current = false;
     loop {
         if *stop.borrow() {
             return;
         }
-        let ok = matches!(
+        let reachable = matches!(
             tokio::time::timeout(timeout, probes.probe.ping()).await,
             Ok(Ok(()))
         );
+        if reachable && !schema_current {
+            schema_current = matches!(
+                tokio::time::timeout(
+                    timeout,
+                    identity_store::schema_current(probes.probe.connection())
+                )
+                .await,
+                Ok(Ok(true))
+            );
+            if !schema_current && last != Some(false) {
+                tracing::warn!(
+                    "database schema not migrated (run `identity-server migrate`): not ready"
+                );
+            }
+        }
+        let ok = reachable && schema_current;
         if !ok {
             ping_pool().await;
         } else if last == Some(false) {
@@ -79,7 +99,7 @@ pub(crate) async fn watch_readiness(
         if last != Some(ok) {
             if ok {
                 tracing::info!("database reachable: ready");
-            } else {
+            } else if !reachable {
                 tracing::warn!("database unreachable: not ready");
             }
             // Re-check: shutdown may have started while we pinged; it must win.

@@ -268,7 +268,7 @@ impl Application {
         let readiness = tokio::spawn(health::watch_readiness(
             reporter.clone(),
             health::Probes {
-                probe: Arc::new(probe),
+                probe,
                 pool: identity.repo().clone(),
                 pool_size: settings.db_max_connections,
             },

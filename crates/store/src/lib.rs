@@ -222,6 +222,33 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), Error> {
     }
 }
 
+/// Whether every migration of this build is recorded as applied. Read-only (it never creates the
+/// migration table): readiness waits for it, so that a replica started before the migration job
+/// takes no traffic. A missing migration table is `Ok(false)`; only an unreachable database is an
+/// error.
+pub async fn schema_current(db: &DatabaseConnection) -> Result<bool, Error> {
+    let backend = db.get_database_backend();
+    let rows = match db
+        .query_all_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT version FROM seaql_migrations",
+        ))
+        .await
+    {
+        Ok(rows) => rows,
+        // The connection works (the caller pinged it) but the table is not there yet.
+        Err(sea_orm::DbErr::Query(_) | sea_orm::DbErr::Exec(_)) => return Ok(false),
+        Err(e) => return Err(error::db_err(e)),
+    };
+    let applied: std::collections::HashSet<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "version").ok())
+        .collect();
+    Ok(Migrator::migrations()
+        .iter()
+        .all(|m| applied.contains(m.name())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
