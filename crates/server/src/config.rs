@@ -299,10 +299,13 @@ impl Settings {
         {
             bail!("IDENTITY_DATABASE_URL must start with postgres://, postgresql:// or sqlite:");
         }
-        if let Some(s) = &self.jwt_secret
-            && s.expose_secret().len() < 32
-        {
-            bail!("IDENTITY_JWT_SECRET must be at least 32 bytes");
+        if let Some(s) = &self.jwt_secret {
+            if s.expose_secret().len() < 32 {
+                bail!("IDENTITY_JWT_SECRET must be at least 32 bytes");
+            }
+            if let Some(why) = weak_secret(s.expose_secret()) {
+                bail!("IDENTITY_JWT_SECRET {why}: generate one, e.g. `openssl rand -base64 48`");
+            }
         }
         if self.session_ttl_secs == 0 || self.session_ttl_secs > 7 * 24 * 3600 {
             bail!("IDENTITY_SESSION_TTL_SECS must be between 1 and 604800");
@@ -399,6 +402,27 @@ impl Settings {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs.max(1))
     }
+}
+
+/// Why `secret` is not fit to sign sessions although it is long enough: a placeholder left from
+/// an example (`CHANGE-ME`, `changeme`, …) or a value with too little variety to be random.
+fn weak_secret(secret: &str) -> Option<&'static str> {
+    let folded: String = secret
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if ["changeme", "replaceme", "placeholder", "example"]
+        .iter()
+        .any(|p| folded.contains(p))
+    {
+        return Some("is a placeholder from an example configuration");
+    }
+    let distinct: std::collections::BTreeSet<char> = secret.chars().collect();
+    if distinct.len() < 10 {
+        return Some("has too few distinct characters to be random");
+    }
+    None
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `identity-server`: serves the identity gRPC API (default) or runs migrations.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -34,7 +34,21 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the error and its causes, no backtrace: start-up failures (a port in use,
+            // a placeholder secret, an unreachable database) are read by operators in pod logs.
+            let line = format!("{e:#}").replace(['\n', '\r'], " ");
+            tracing::error!(error = %line, "identity-server failed");
+            eprintln!("identity-server: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
     let command = cli.command.unwrap_or(Command::Serve);
