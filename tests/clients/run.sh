@@ -53,6 +53,7 @@ for product in "${PRODUCTS[@]}"; do
   (
     cd "$CLIENTS/$product"
     GATEWAY_URL="$GATEWAY_URL" IDENTITY_GRPC_ADDR="$GRPC_ADDR" \
+      IDENTITY_SERVER_BIN="$TARGET_DIR/debug/identity-server" \
       "$VENVS/$product/bin/python" -m pytest -p no:cacheprovider -ra -v .
   )
   stop_stack

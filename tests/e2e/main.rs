@@ -12,6 +12,7 @@ mod faults;
 mod flow;
 mod health;
 mod idempotency;
+mod jwks;
 mod login_protection;
 mod member_handles;
 mod observability;

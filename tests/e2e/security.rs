@@ -57,6 +57,8 @@ const SELF_OR_PUBLIC: &[&str] = &[
     "identity.v1.AuthService/Authenticate",
     "identity.v1.AuthService/WhoAmI",
     "identity.v1.AuthService/GetSetupState",
+    // The public keys that verify tokens: public by design (RFC 7517), nothing per user.
+    "identity.v1.AuthService/GetJwks",
     // Any user may create an organization (and owns it); teams are listed to everyone.
     "identity.v1.OrganizationService/CreateOrganization",
     "identity.v1.TeamService/ListTeams",

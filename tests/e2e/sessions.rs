@@ -261,9 +261,12 @@ fn claims(user: &pb::User, exp_offset: i64) -> serde_json::Value {
     })
 }
 
-fn sign(secret: &str, claims: &serde_json::Value) -> String {
+/// An HS256 token over `claims` with `secret`, optionally naming a `kid`.
+fn sign(secret: &str, claims: &serde_json::Value, kid: Option<String>) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = kid;
     jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
+        &header,
         claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     )
@@ -275,9 +278,9 @@ async fn forged_and_expired_tokens_are_rejected(app: TestApp) {
     let user = app.create_user(&admin, "jack", OLD_PASSWORD).await;
     let secret = app.jwt_secret().to_owned();
 
-    // Control: a token made the same way with the right secret and a future expiry IS accepted,
-    // so the rejections below are about the one thing each case changes.
-    let valid = sign(&secret, &claims(&user, 600));
+    // Control: a token signed with the server's own key (EdDSA, its `kid`) and a future expiry IS
+    // accepted, so the rejections below are about the one thing each case changes.
+    let valid = app.sign_token(&claims(&user, 600));
     let who = app
         .auth()
         .who_am_i(with_auth(pb::WhoAmIRequest {}, &valid))
@@ -289,7 +292,7 @@ async fn forged_and_expired_tokens_are_rejected(app: TestApp) {
     );
 
     // Expired (well past any leeway).
-    let expired = sign(&secret, &claims(&user, -3600));
+    let expired = app.sign_token(&claims(&user, -3600));
     app.auth()
         .who_am_i(with_auth(pb::WhoAmIRequest {}, &expired))
         .await
@@ -321,12 +324,17 @@ async fn forged_and_expired_tokens_are_rejected(app: TestApp) {
             .must_fail(Code::Unauthenticated);
     }
     // The valid token's signature on different claims (a tampered payload).
-    let signature = valid.rsplit('.').next().unwrap_or_default();
+    let (valid_header, signature) = {
+        let mut parts = valid.split('.');
+        (
+            parts.next().unwrap_or_default(),
+            parts.next_back().unwrap_or_default(),
+        )
+    };
     let mut promoted = claims(&user, 600);
     promoted["uid"] = serde_json::json!(1);
     let tampered = format!(
-        "{}.{}.{signature}",
-        b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+        "{valid_header}.{}.{signature}",
         b64.encode(promoted.to_string())
     );
     app.auth()
@@ -334,15 +342,27 @@ async fn forged_and_expired_tokens_are_rejected(app: TestApp) {
         .await
         .must_fail(Code::Unauthenticated);
 
-    // Another secret.
-    let other = sign(
-        "another-secret-that-is-32-bytes-long!!",
-        &claims(&user, 600),
-    );
-    app.auth()
-        .who_am_i(with_auth(pb::WhoAmIRequest {}, &other))
-        .await
-        .must_fail(Code::Unauthenticated);
+    // HS256 with another secret, and HS256 with the server's own secret (algorithm confusion:
+    // the server signs with EdDSA, so the shared secret is no signing key), with and without the
+    // server's `kid`.
+    let kid = jsonwebtoken::decode_header(&valid)
+        .unwrap_or_else(|e| panic!("header of the control token: {e}"))
+        .kid;
+    assert!(kid.is_some(), "the server's tokens name their key");
+    for token in [
+        sign(
+            "another-secret-that-is-32-bytes-long!!",
+            &claims(&user, 600),
+            None,
+        ),
+        sign(&secret, &claims(&user, 600), None),
+        sign(&secret, &claims(&user, 600), kid.clone()),
+    ] {
+        app.auth()
+            .who_am_i(with_auth(pb::WhoAmIRequest {}, &token))
+            .await
+            .must_fail(Code::Unauthenticated);
+    }
 
     // Wrong issuer or audience, and a stale token_issued_at.
     for (field, value) in [
@@ -352,7 +372,7 @@ async fn forged_and_expired_tokens_are_rejected(app: TestApp) {
     ] {
         let mut c = claims(&user, 600);
         c[field] = value;
-        let token = sign(&secret, &c);
+        let token = app.sign_token(&c);
         app.auth()
             .who_am_i(with_auth(pb::WhoAmIRequest {}, &token))
             .await
@@ -362,7 +382,7 @@ async fn forged_and_expired_tokens_are_rejected(app: TestApp) {
     let mut mixed = claims(&user, 600);
     mixed["uid"] = serde_json::json!(1);
     app.auth()
-        .who_am_i(with_auth(pb::WhoAmIRequest {}, &sign(&secret, &mixed)))
+        .who_am_i(with_auth(pb::WhoAmIRequest {}, &app.sign_token(&mixed)))
         .await
         .must_fail(Code::Unauthenticated);
 

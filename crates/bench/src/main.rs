@@ -139,6 +139,13 @@ impl AuthService for Echo {
     ) -> Result<Response<pb::InitAdminResponse>, Status> {
         Err(Status::unimplemented("echo"))
     }
+
+    async fn get_jwks(
+        &self,
+        _: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
 }
 
 /// What one scenario measured.

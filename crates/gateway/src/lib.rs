@@ -21,6 +21,7 @@ pub mod dialects;
 mod idempotency;
 pub mod observe;
 pub mod openapi;
+pub mod standard;
 pub mod status;
 mod upstream;
 
@@ -114,6 +115,7 @@ pub fn router_over(transport: Transport, config: GatewayConfig) -> Router {
         .merge(dialects::trieve::routes())
         .merge(dialects::tyk::routes())
         .merge(openapi::routes())
+        .merge(standard::routes())
         .merge(observe::routes())
         .fallback(dialects::not_found)
         .with_state(state)

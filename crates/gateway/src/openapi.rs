@@ -35,6 +35,11 @@ const DOCUMENT_PATHS: [(&str, &str); 4] = [
 /// Routes a dialect serves on purpose without documenting them, as `(method, path, why)`.
 pub const UNDOCUMENTED: &[(&str, &str, &str)] = &[
     (
+        "GET",
+        "/.well-known/jwks.json",
+        "RFC 7517 JWK Set of the session-token keys: a standard, not a product's API",
+    ),
+    (
         "PUT",
         "/api/users/me",
         "Portainer: `/api/users/{id}` with the non-numeric id `me` (its documented 400)",

@@ -163,6 +163,12 @@ impl Upstream {
         self.call(c.get_setup_state(req)).await
     }
 
+    pub(crate) async fn jwks(&self) -> UpstreamResult<pb::GetJwksResponse> {
+        let req = self.request(pb::GetJwksRequest {}, None)?;
+        let mut c = self.auth.clone();
+        self.call(c.get_jwks(req)).await
+    }
+
     pub(crate) async fn init_admin(&self, msg: pb::InitAdminRequest) -> UpstreamResult<pb::User> {
         let req = self.request(msg, None)?;
         let mut c = self.auth.clone();

@@ -189,12 +189,17 @@ fn undocumented(method: &str, path: &str) -> bool {
         .any(|&(m, p, _)| p == path && (m == "*" || m.eq_ignore_ascii_case(method)))
 }
 
-/// `(method, path)` of every `.route("path", m(...).n(...))` call in the dialect sources: routes
+/// `(method, path)` of every `.route("path", m(...).n(...))` call in the dialect sources and
+/// `standard.rs`: routes
 /// registered outside `utoipa_axum::routes!`, hence not documented by construction. (The
 /// `/openapi/*.json` and `/docs` routes of `openapi.rs` describe the API and are not part of it.)
 fn explicit_routes() -> Result<Vec<(String, String)>> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/dialects");
-    let mut files = Vec::new();
+    // The standard (non-product) endpoints are undocumented routes too.
+    let mut files = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/standard.rs"
+    ))];
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {

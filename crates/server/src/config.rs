@@ -47,6 +47,9 @@ pub struct Settings {
     /// HS256 secret for session tokens, ≥ 32 bytes (`IDENTITY_JWT_SECRET`). When absent a random
     /// one is generated at start, so sessions do not survive a restart.
     pub jwt_secret: Option<SecretString>,
+    /// How session tokens are signed (`[tokens]`; `IDENTITY_JWT_ALGORITHM`, `…_SIGNING_KEY_FILE`,
+    /// `…_PREVIOUS_KEY_FILE`, `…_PREVIOUS_KEY_RETIRES_AT`).
+    pub tokens: crate::token_settings::TokenSettings,
     /// Session lifetime in seconds (`IDENTITY_SESSION_TTL_SECS`).
     pub session_ttl_secs: u64,
     /// argon2id memory in KiB (`IDENTITY_ARGON2_MEMORY_KIB`).
@@ -121,6 +124,7 @@ impl Default for Settings {
             negative_cache_max_entries: 10_000,
             cache_namespace: "identity".to_owned(),
             jwt_secret: None,
+            tokens: crate::token_settings::TokenSettings::default(),
             session_ttl_secs: 3600,
             argon2_memory_kib: argon.memory_kib,
             argon2_iterations: argon.iterations,
@@ -190,6 +194,7 @@ impl Settings {
         if let Some(v) = env_var("IDENTITY_JWT_SECRET") {
             self.jwt_secret = Some(SecretString::from(v));
         }
+        self.tokens.apply_env()?;
         parse_env("IDENTITY_CACHE_FRESH_MS", &mut self.cache_fresh_ms)?;
         parse_env("IDENTITY_CACHE_MAX_ENTRIES", &mut self.cache_max_entries)?;
         parse_env(
@@ -307,6 +312,7 @@ impl Settings {
                 bail!("IDENTITY_JWT_SECRET {why}: generate one, e.g. `openssl rand -base64 48`");
             }
         }
+        self.tokens.validate()?;
         if self.session_ttl_secs == 0 || self.session_ttl_secs > 7 * 24 * 3600 {
             bail!("IDENTITY_SESSION_TTL_SECS must be between 1 and 604800");
         }

@@ -11,6 +11,7 @@ pub mod login_limit;
 pub mod observe;
 pub mod startup;
 pub mod telemetry;
+pub mod token_settings;
 
 pub use config::Settings;
 pub use identity_cache::{CacheCounters, CacheStats};

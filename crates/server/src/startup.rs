@@ -96,7 +96,7 @@ pub fn build_identity(
         }
     };
     let ttl = chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
-    let tokens = TokenService::new(&secret, ttl)?;
+    let tokens = TokenService::with_keys(&secret, ttl, &settings.tokens.key_config()?)?;
     let core = CoreSettings {
         password_policy: PasswordPolicy {
             min_length: settings.password_min_length,

@@ -13,6 +13,7 @@ mod db;
 mod proxy;
 mod redis_env;
 mod sql;
+mod tokens;
 
 use std::{
     fmt,

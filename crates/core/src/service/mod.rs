@@ -6,6 +6,7 @@ mod auth;
 mod idempotency;
 mod orgs;
 mod teams;
+mod tokens;
 mod users;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ pub use api_keys::{CreateApiKey, KeyRef, RollTarget};
 pub use auth::{LoginOutcome, MAX_IDENTIFIER_CHARS, SetupState};
 pub use idempotency::MAX_REQUEST_ID_LEN;
 pub use orgs::OrgRef;
+pub use tokens::PublicJwk;
 pub use users::{
     BOOTSTRAP_ADMIN_ID, CreateUser, ListUsers, MAX_LIST_OFFSET, MAX_SEARCH_CHARS, UpdateUser,
     UserLookup, UserPage,

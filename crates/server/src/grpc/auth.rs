@@ -123,4 +123,25 @@ impl AuthService for Auth {
             organization: Some(conv::organization(&org)),
         }))
     }
+
+    async fn get_jwks(
+        &self,
+        _req: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        let keys = self
+            .identity
+            .jwks()
+            .into_iter()
+            .map(|k| pb::Jwk {
+                kty: k.kty,
+                crv: k.crv,
+                x: k.x,
+                y: k.y,
+                kid: k.kid,
+                alg: k.alg,
+                r#use: "sig".to_owned(),
+            })
+            .collect();
+        Ok(Response::new(pb::GetJwksResponse { keys }))
+    }
 }

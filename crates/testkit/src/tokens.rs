@@ -1,0 +1,29 @@
+//! Tokens made the way the test server makes them, for tests that forge or alter claims.
+
+use identity_core::token::TokenService;
+use secrecy::SecretString;
+
+use crate::TestApp;
+
+impl TestApp {
+    /// Sign `claims` with the server's current session-token key (same algorithm and `kid`).
+    pub fn sign_token(&self, claims: &serde_json::Value) -> String {
+        let ttl = chrono::Duration::seconds(
+            i64::try_from(self.settings.session_ttl_secs).unwrap_or(3600),
+        );
+        let keys = self
+            .settings
+            .tokens
+            .key_config()
+            .unwrap_or_else(|e| panic!("the test server's key configuration: {e:#}"));
+        let tokens = TokenService::with_keys(
+            &SecretString::from(self.jwt_secret().to_owned()),
+            ttl,
+            &keys,
+        )
+        .unwrap_or_else(|e| panic!("building the token service: {e}"));
+        tokens
+            .sign(claims)
+            .unwrap_or_else(|e| panic!("signing test claims: {e}"))
+    }
+}
