@@ -88,6 +88,13 @@ impl std::error::Error for TransportError {
     }
 }
 
+/// The address of the gateway's HTTP client (its socket peer), attached to the Login request's
+/// extensions. An in-process [`Transport`] (the embedded gateway) hands it to the server as the
+/// call's peer; over a network channel extensions do not travel, and the server sees the same
+/// address only as `x-forwarded-for`, which it believes only from configured trusted proxies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// A [`Transport`] over an HTTP/2 channel.
 pub fn channel_transport(channel: Channel) -> Transport {
     use tower::ServiceExt as _;

@@ -1,7 +1,7 @@
 //! Typed settings: compiled-in defaults, then an optional TOML file, then `IDENTITY_*` variables.
 
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     path::Path,
     time::Duration,
 };
@@ -10,6 +10,8 @@ use anyhow::{Context as _, bail};
 use identity_core::password::Argon2Params;
 use secrecy::SecretString;
 use serde::Deserialize;
+
+use crate::proxy_net::ProxyNet;
 
 /// Default database: a SQLite file under `./data/`, created on first run.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/identity.db?mode=rwc";
@@ -96,10 +98,10 @@ pub struct Settings {
     pub login_per_source_per_minute: u32,
     /// Client addresses tracked at once (`IDENTITY_LOGIN_MAX_SOURCES`).
     pub login_max_sources: u64,
-    /// Proxies whose `x-forwarded-for` names the client, comma-separated IP addresses
-    /// (`IDENTITY_LOGIN_TRUSTED_PROXIES`). Loopback peers are trusted too while the in-process
-    /// gateway is enabled (it forwards its socket peer that way).
-    pub login_trusted_proxies: Vec<IpAddr>,
+    /// Proxies whose `x-forwarded-for` names the client: comma-separated addresses or CIDR
+    /// networks (`IDENTITY_LOGIN_TRUSTED_PROXIES`), empty by default. No peer is trusted for
+    /// being loopback; the in-process gateway passes its client's address without a header.
+    pub login_trusted_proxies: Vec<ProxyNet>,
     /// How long a CreateUser/CreateApiKey `request_id` is remembered, in seconds
     /// (`IDENTITY_IDEMPOTENCY_TTL_SECS`).
     pub idempotency_ttl_secs: u64,
@@ -272,15 +274,8 @@ impl Settings {
         )?;
         parse_env("IDENTITY_LOGIN_MAX_SOURCES", &mut self.login_max_sources)?;
         if let Some(v) = env_var("IDENTITY_LOGIN_TRUSTED_PROXIES") {
-            self.login_trusted_proxies = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse()
-                        .map_err(|e| anyhow::anyhow!("IDENTITY_LOGIN_TRUSTED_PROXIES: {s:?}: {e}"))
-                })
-                .collect::<anyhow::Result<_>>()?;
+            self.login_trusted_proxies = crate::proxy_net::parse_list(&v)
+                .map_err(|e| anyhow::anyhow!("IDENTITY_LOGIN_TRUSTED_PROXIES: {e}"))?;
         }
         parse_env(
             "IDENTITY_IDEMPOTENCY_TTL_SECS",
@@ -391,7 +386,6 @@ impl Settings {
             per_minute: self.login_per_source_per_minute,
             max_sources: self.login_max_sources,
             trusted_proxies: self.login_trusted_proxies.clone(),
-            trust_loopback: self.gateway_enabled,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod health;
 pub mod login_limit;
 pub mod observe;
+pub mod proxy_net;
 pub mod startup;
 pub mod telemetry;
 
