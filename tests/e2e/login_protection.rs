@@ -170,8 +170,8 @@ async fn per_source_limit_refuses_a_flooding_address_only(backend: Backend) {
         s.login_per_source_burst = BURST;
         s.login_per_source_per_minute = 1;
         // The test client (127.0.0.1) is a configured proxy: it may name the client.
-        s.login_trusted_proxies = identity_server::proxy_net::parse_list("127.0.0.1")
-            .unwrap_or_else(|e| panic!("{e}"));
+        s.login_trusted_proxies =
+            identity_server::proxy_net::parse_list("127.0.0.1").unwrap_or_else(|e| panic!("{e}"));
     })
     .await;
     let _admin = app.init_admin().await; // one login

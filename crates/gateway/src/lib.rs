@@ -21,9 +21,11 @@ pub mod dialects;
 mod idempotency;
 pub mod observe;
 pub mod openapi;
+mod serve;
 pub mod status;
 mod upstream;
 
+pub use serve::{ServeConfig, serve_with};
 use upstream::Upstream;
 
 /// Default HTTP listen address of the standalone binary (`IDENTITY_HTTP_ADDR`).
@@ -128,19 +130,14 @@ pub fn router_over(transport: Transport, config: GatewayConfig) -> Router {
         .layer(axum::middleware::from_fn(observe::observe))
 }
 
-/// Serve `router` on `listener` until `shutdown` completes, then drain open connections.
+/// Serve `router` on `listener` with the default [`ServeConfig`] until `shutdown` completes,
+/// then drain open connections (see [`serve_with`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The socket peer is what Login forwards as `x-forwarded-for` (per-source login limit).
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, router, ServeConfig::default(), shutdown).await
 }
 
 /// Completes on SIGINT or (on Unix) SIGTERM.

@@ -69,18 +69,6 @@ pub fn build_identity(
     settings: &Settings,
     store: Arc<dyn identity_core::ports::Repo>,
 ) -> anyhow::Result<(Identity, Arc<identity_cache::CachedRepo>)> {
-    // Key/user lookups go through the cache; readiness still pings the database only.
-    let cached = identity_cache::CachedRepo::new(store, &settings.cache())
-        .context("configuring the cache")?;
-    let repo = Arc::new(cached);
-    let cache = repo.clone();
-    let concurrency = if settings.hash_concurrency == 0 {
-        num_cpus::get()
-    } else {
-        settings.hash_concurrency
-    };
-    let hasher =
-        PasswordHasher::with_niceness(settings.argon2(), concurrency, settings.hash_niceness)?;
     let secret = match &settings.jwt_secret {
         Some(s) => s.clone(),
         None => {
@@ -95,6 +83,24 @@ pub fn build_identity(
             ))
         }
     };
+    // Key/user lookups go through the cache; readiness still pings the database only. Its
+    // Redis entries are sealed with a key derived from the session secret, which every replica
+    // shares already.
+    let cache_config = identity_cache::CacheConfig {
+        entry_key: identity_cache::EntryKey::derive(secret.expose_secret().as_bytes()),
+        ..settings.cache()
+    };
+    let cached =
+        identity_cache::CachedRepo::new(store, &cache_config).context("configuring the cache")?;
+    let repo = Arc::new(cached);
+    let cache = repo.clone();
+    let concurrency = if settings.hash_concurrency == 0 {
+        num_cpus::get()
+    } else {
+        settings.hash_concurrency
+    };
+    let hasher =
+        PasswordHasher::with_niceness(settings.argon2(), concurrency, settings.hash_niceness)?;
     let ttl = chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
     let tokens = TokenService::new(&secret, ttl)?;
     let core = CoreSettings {
@@ -327,18 +333,31 @@ impl Application {
                     identity_gateway::GatewayConfig::default(),
                 );
                 tracing::info!(%http_addr, "gateway listening");
-                Some(tokio::spawn(identity_gateway::serve(
+                Some(tokio::spawn(identity_gateway::serve_with(
                     http_listener,
                     router,
+                    settings.http_limits(),
                     gateway_stopped,
                 )))
             }
             None => None,
         };
 
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        // Bounded: connections at once, the HTTP/2 preface in time (see `listener`), TCP and
+        // HTTP/2 keepalive so that vanished peers are noticed, streams per connection.
+        let incoming = crate::listener::bounded(
+            TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .with_keepalive(Some(Duration::from_secs(60))),
+            settings.grpc_max_connections,
+            Duration::from_millis(settings.grpc_handshake_timeout_ms),
+        );
+        let keepalive = Duration::from_secs(settings.grpc_keepalive_secs);
         let router = Server::builder()
             .timeout(settings.request_timeout())
+            .http2_keepalive_interval(Some(keepalive))
+            .http2_keepalive_timeout(Some(keepalive.min(Duration::from_secs(10))))
+            .max_concurrent_streams(u32::try_from(CALLS_PER_CONNECTION).ok())
             .concurrency_limit_per_connection(CALLS_PER_CONNECTION)
             // Outermost: the request id and span cover authentication too.
             .layer(ObserveLayer)

@@ -1,0 +1,1 @@
+//! Transport-level attacks on the gateway (placeholder, filled below).
