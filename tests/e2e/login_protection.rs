@@ -169,8 +169,9 @@ async fn per_source_limit_refuses_a_flooding_address_only(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.login_per_source_burst = BURST;
         s.login_per_source_per_minute = 1;
-        // Loopback peers (the in-process gateway) may name the client.
-        s.gateway_enabled = true;
+        // The test client (127.0.0.1) is a configured proxy: it may name the client.
+        s.login_trusted_proxies =
+            identity_server::proxy_net::parse_list("127.0.0.1").unwrap_or_else(|e| panic!("{e}"));
     })
     .await;
     let _admin = app.init_admin().await; // one login
@@ -201,7 +202,7 @@ async fn per_source_limit_refuses_a_flooding_address_only(backend: Backend) {
         "a source over its limit is refused before any hashing"
     );
 
-    // Another client behind the trusted (loopback) proxy has its own bucket.
+    // Another client behind the trusted proxy has its own bucket.
     let mut req = Request::new(login(
         identity_testkit::ADMIN_USERNAME,
         identity_testkit::ADMIN_PASSWORD,
@@ -213,7 +214,7 @@ async fn per_source_limit_refuses_a_flooding_address_only(backend: Backend) {
     app.auth().login(req).await.must();
 }
 
-/// Without the in-process gateway, nothing trusts a client's `x-forwarded-for`.
+/// Without configured trusted proxies, nothing trusts a client's `x-forwarded-for`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     let app = spawn_app_with(Backend::Sqlite, |s| {

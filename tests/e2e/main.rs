@@ -21,4 +21,5 @@ mod pagination;
 mod reflection;
 mod secrets;
 mod security;
+mod security_transport;
 mod sessions;

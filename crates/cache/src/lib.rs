@@ -11,7 +11,9 @@
 //! every hit, so a cached row cannot make a key live longer. Redis holds grants: the key row, its
 //! owner without the password hash, and the owner's memberships (JSON, under
 //! `<namespace>:grant:<hex digest>`, with a TTL), so a replica with a cold memory answers a verify
-//! with one Redis GET. User rows with their password hash are cached in-process only.
+//! with one Redis GET. Each value carries an HMAC over the digest it is stored under and the row
+//! ([`seal`], keyed by [`CacheConfig::entry_key`]): an entry that does not verify (copied under
+//! another digest, edited, forged) is a miss, deleted, and the database answers. User rows with their password hash are cached in-process only.
 //!
 //! **Key uses** (`touch_api_key`) are debounced per key and replica and written in batches, one
 //! transaction every [`CacheConfig::touch_flush_every`], off the request path.
@@ -32,6 +34,7 @@
 mod breaker;
 mod local;
 mod remote;
+mod seal;
 mod stats;
 mod wire;
 
@@ -50,6 +53,7 @@ use identity_core::{
 use uuid::Uuid;
 
 pub use breaker::{BreakerState, CircuitBreaker};
+pub use seal::EntryKey;
 pub use stats::{CacheCounters, CacheStats};
 
 use local::Local;
@@ -88,6 +92,8 @@ pub struct CacheConfig {
     /// Key uses waiting for the next batch, at most (more are dropped: `last_used_at` is a
     /// hint, never worth unbounded memory).
     pub touch_batch_max: usize,
+    /// The secret that seals Redis entries; replicas sharing a Redis need the same one.
+    pub entry_key: EntryKey,
 }
 
 impl Default for CacheConfig {
@@ -106,6 +112,7 @@ impl Default for CacheConfig {
             touch_every: Duration::from_secs(60),
             touch_flush_every: Duration::from_secs(2),
             touch_batch_max: 10_000,
+            entry_key: EntryKey::random(),
         }
     }
 }
@@ -177,6 +184,7 @@ impl CachedRepo {
                         config.redis_ttl,
                         CircuitBreaker::new(config.breaker_threshold, config.breaker_cooldown),
                         stats.clone(),
+                        config.entry_key.clone(),
                     )
                     .map_err(|e| ConfigError(format!("invalid Redis URL: {e}")))?,
                 );
@@ -218,6 +226,7 @@ impl CachedRepo {
         if let Some(remote) = &self.remote
             && let Some(bytes) = remote.get(digest).await
         {
+            // `Remote::get` returns only entries sealed for this digest by a holder of the key.
             match serde_json::from_slice::<GrantRow>(&bytes).map(|r| r.into_grant(*digest)) {
                 Ok(Some(grant)) => {
                     bump(&self.stats.redis_hits);
@@ -241,7 +250,7 @@ impl CachedRepo {
             && self.local.unchanged_since(generation)
             && let Ok(row) = serde_json::to_vec(&GrantRow::from_grant(&grant))
         {
-            remote.set(digest, row).await;
+            remote.set(digest, &row).await;
         }
         Ok(Arc::new(grant))
     }

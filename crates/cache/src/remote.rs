@@ -12,6 +12,7 @@ use redis::{FromRedisValue, aio::ConnectionManager};
 use crate::{
     breaker::CircuitBreaker,
     local::Local,
+    seal::{self, EntryKey},
     stats::{CacheStats, bump, exported},
     wire::{Invalidation, hex, unhex},
 };
@@ -34,6 +35,7 @@ pub(crate) struct Remote {
     prefix: String,
     channel: String,
     stats: Arc<CacheStats>,
+    entry_key: EntryKey,
 }
 
 impl Remote {
@@ -44,6 +46,7 @@ impl Remote {
         ttl: Duration,
         breaker: CircuitBreaker,
         stats: Arc<CacheStats>,
+        entry_key: EntryKey,
     ) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -62,6 +65,7 @@ impl Remote {
             prefix: format!("{namespace}:grant:"),
             channel: format!("{namespace}:invalidate"),
             stats,
+            entry_key,
         })
     }
 
@@ -102,18 +106,36 @@ impl Remote {
         None
     }
 
-    /// The cached row bytes of a digest; `None` on a miss or a Redis failure.
+    /// The cached row bytes of a digest; `None` on a miss or a Redis failure. An entry that is
+    /// not sealed for this digest with our key (see [`seal`]) is a miss too, and is deleted: it
+    /// was copied from another digest, edited or forged, and is never trusted.
     pub(crate) async fn get(&self, digest: &[u8; 32]) -> Option<Vec<u8>> {
         let mut p = redis::pipe();
         p.get(self.key_name(digest));
-        self.run::<(Option<Vec<u8>>,)>("GET", &p)
+        let value = self
+            .run::<(Option<Vec<u8>>,)>("GET", &p)
             .await
-            .and_then(|(v,)| v)
+            .and_then(|(v,)| v)?;
+        if let Some(row) = seal::open(&self.entry_key, digest, &value) {
+            return Some(row.to_vec());
+        }
+        tracing::warn!(
+            "a Redis grant entry failed its integrity check; deleted, asking the database"
+        );
+        let mut p = redis::pipe();
+        p.del(self.key_name(digest)).ignore();
+        let _ = self.run::<()>("DEL", &p).await;
+        None
     }
 
-    pub(crate) async fn set(&self, digest: &[u8; 32], row: Vec<u8>) {
+    /// Store `row` for `digest`, sealed (see [`seal`]).
+    pub(crate) async fn set(&self, digest: &[u8; 32], row: &[u8]) {
+        let Some(value) = seal::seal(&self.entry_key, digest, row) else {
+            return;
+        };
         let mut p = redis::pipe();
-        p.set_ex(self.key_name(digest), row, self.ttl_secs).ignore();
+        p.set_ex(self.key_name(digest), value, self.ttl_secs)
+            .ignore();
         let _ = self.run::<()>("SET", &p).await;
     }
 

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod keys;
+pub mod login_source;
 pub mod pagination;
 pub mod password;
 pub mod ports;

@@ -21,10 +21,12 @@ pub mod dialects;
 mod idempotency;
 pub mod observe;
 pub mod openapi;
+mod serve;
 pub mod standard;
 pub mod status;
 mod upstream;
 
+pub use serve::{ServeConfig, serve_with};
 use upstream::Upstream;
 
 /// Default HTTP listen address of the standalone binary (`IDENTITY_HTTP_ADDR`).
@@ -89,6 +91,13 @@ impl std::error::Error for TransportError {
     }
 }
 
+/// The address of the gateway's HTTP client (its socket peer), attached to the Login request's
+/// extensions. An in-process [`Transport`] (the embedded gateway) hands it to the server as the
+/// call's peer; over a network channel extensions do not travel, and the server sees the same
+/// address only as `x-forwarded-for`, which it believes only from configured trusted proxies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// A [`Transport`] over an HTTP/2 channel.
 pub fn channel_transport(channel: Channel) -> Transport {
     use tower::ServiceExt as _;
@@ -123,19 +132,14 @@ pub fn router_over(transport: Transport, config: GatewayConfig) -> Router {
         .layer(axum::middleware::from_fn(observe::observe))
 }
 
-/// Serve `router` on `listener` until `shutdown` completes, then drain open connections.
+/// Serve `router` on `listener` with the default [`ServeConfig`] until `shutdown` completes,
+/// then drain open connections (see [`serve_with`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The socket peer is what Login forwards as `x-forwarded-for` (per-source login limit).
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, router, ServeConfig::default(), shutdown).await
 }
 
 /// Completes on SIGINT or (on Unix) SIGTERM.

@@ -3,6 +3,8 @@
 //! Environment: `IDENTITY_HTTP_ADDR` (default 127.0.0.1:8080), `IDENTITY_UPSTREAM` (gRPC URL,
 //! default http://127.0.0.1:50051), `IDENTITY_GATEWAY_DEADLINE_MS`, `IDENTITY_GATEWAY_BODY_LIMIT`,
 //! `IDENTITY_ADMIN_ADDR` (`GET /metrics`; default 127.0.0.1:9091, `off` disables it),
+//! `IDENTITY_HTTP_HEADER_READ_TIMEOUT_MS`, `IDENTITY_HTTP_IDLE_TIMEOUT_MS`,
+//! `IDENTITY_HTTP_MAX_CONNECTIONS` (the listener's limits, see [`ServeConfig`]),
 //! `IDENTITY_LOG_FORMAT` (`text` or `json`), `RUST_LOG`. Starts even when the server is not up
 //! yet; stops on SIGTERM or SIGINT.
 
@@ -10,7 +12,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use identity_gateway::{
-    DEFAULT_HTTP_ADDR, DEFAULT_UPSTREAM, GatewayConfig, router, serve, shutdown_signal,
+    DEFAULT_HTTP_ADDR, DEFAULT_UPSTREAM, GatewayConfig, ServeConfig, router, serve_with,
+    shutdown_signal,
 };
 use tokio::sync::watch;
 use tonic::transport::Endpoint;
@@ -55,6 +58,22 @@ async fn main() -> anyhow::Result<()> {
             env_parse("IDENTITY_GATEWAY_DEADLINE_MS", deadline_ms)?.max(1),
         ),
         body_limit: env_parse("IDENTITY_GATEWAY_BODY_LIMIT", defaults.body_limit)?,
+    };
+
+    let limits = ServeConfig::default();
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let limits = ServeConfig {
+        header_read_timeout: Duration::from_millis(
+            env_parse(
+                "IDENTITY_HTTP_HEADER_READ_TIMEOUT_MS",
+                ms(limits.header_read_timeout),
+            )?
+            .max(1),
+        ),
+        idle_timeout: Duration::from_millis(
+            env_parse("IDENTITY_HTTP_IDLE_TIMEOUT_MS", ms(limits.idle_timeout))?.max(1),
+        ),
+        max_connections: env_parse("IDENTITY_HTTP_MAX_CONNECTIONS", limits.max_connections)?.max(1),
     };
 
     // Lazy: the gateway starts (and answers 503) before the server is reachable.
@@ -102,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     tracing::info!(addr = %listener.local_addr()?, upstream = %upstream, "identity-gateway listening");
-    serve(listener, router(channel, config), stopped(rx)).await?;
+    serve_with(listener, router(channel, config), limits, stopped(rx)).await?;
     if let Some(admin) = admin {
         admin.abort();
     }

@@ -133,17 +133,20 @@ impl Upstream {
 
     // === AuthService ===
 
-    /// Login, telling the server which client it is for (its per-source limit).
+    /// Login, telling the server which client it is for (its per-source protections): as a
+    /// [`crate::ClientAddr`] extension for an in-process server, as `x-forwarded-for` for a
+    /// server over the network (believed there only when this gateway is a trusted proxy).
     pub(crate) async fn login(
         &self,
         msg: pb::LoginRequest,
         client: Option<std::net::IpAddr>,
     ) -> UpstreamResult<pb::LoginResponse> {
         let mut req = self.request(msg, None)?;
-        if let Some(ip) = client
-            && let Ok(v) = MetadataValue::try_from(ip.to_string())
-        {
-            req.metadata_mut().insert("x-forwarded-for", v);
+        if let Some(ip) = client {
+            req.extensions_mut().insert(crate::ClientAddr(ip));
+            if let Ok(v) = MetadataValue::try_from(ip.to_string()) {
+                req.metadata_mut().insert("x-forwarded-for", v);
+            }
         }
         let mut c = self.auth.clone();
         self.call(c.login(req)).await

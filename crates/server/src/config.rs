@@ -1,15 +1,13 @@
 //! Typed settings: compiled-in defaults, then an optional TOML file, then `IDENTITY_*` variables.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    path::Path,
-    time::Duration,
-};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use anyhow::{Context as _, bail};
 use identity_core::password::Argon2Params;
 use secrecy::SecretString;
 use serde::Deserialize;
+
+use crate::proxy_net::ProxyNet;
 
 /// Default database: a SQLite file under `./data/`, created on first run.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/identity.db?mode=rwc";
@@ -99,13 +97,25 @@ pub struct Settings {
     pub login_per_source_per_minute: u32,
     /// Client addresses tracked at once (`IDENTITY_LOGIN_MAX_SOURCES`).
     pub login_max_sources: u64,
-    /// Proxies whose `x-forwarded-for` names the client, comma-separated IP addresses
-    /// (`IDENTITY_LOGIN_TRUSTED_PROXIES`). Loopback peers are trusted too while the in-process
-    /// gateway is enabled (it forwards its socket peer that way).
-    pub login_trusted_proxies: Vec<IpAddr>,
+    /// Proxies whose `x-forwarded-for` names the client: comma-separated addresses or CIDR
+    /// networks (`IDENTITY_LOGIN_TRUSTED_PROXIES`), empty by default. No peer is trusted for
+    /// being loopback; the in-process gateway passes its client's address without a header.
+    pub login_trusted_proxies: Vec<ProxyNet>,
     /// How long a CreateUser/CreateApiKey `request_id` is remembered, in seconds
     /// (`IDENTITY_IDEMPOTENCY_TTL_SECS`).
     pub idempotency_ttl_secs: u64,
+    /// Gateway: longest wait for a request head, in ms (`IDENTITY_HTTP_HEADER_READ_TIMEOUT_MS`).
+    pub http_header_read_timeout_ms: u64,
+    /// Gateway: longest idle time of a connection, in ms (`IDENTITY_HTTP_IDLE_TIMEOUT_MS`).
+    pub http_idle_timeout_ms: u64,
+    /// Gateway: connections at once (`IDENTITY_HTTP_MAX_CONNECTIONS`).
+    pub http_max_connections: usize,
+    /// gRPC: connections at once (`IDENTITY_GRPC_MAX_CONNECTIONS`).
+    pub grpc_max_connections: usize,
+    /// gRPC: longest wait for the HTTP/2 preface, in ms (`IDENTITY_GRPC_HANDSHAKE_TIMEOUT_MS`).
+    pub grpc_handshake_timeout_ms: u64,
+    /// gRPC: HTTP/2 keepalive ping interval in seconds (`IDENTITY_GRPC_KEEPALIVE_SECS`).
+    pub grpc_keepalive_secs: u64,
 }
 
 impl Default for Settings {
@@ -150,6 +160,12 @@ impl Default for Settings {
             login_max_sources: 100_000,
             login_trusted_proxies: Vec::new(),
             idempotency_ttl_secs: 24 * 3600,
+            http_header_read_timeout_ms: 10_000,
+            http_idle_timeout_ms: 60_000,
+            http_max_connections: 1024,
+            grpc_max_connections: 1024,
+            grpc_handshake_timeout_ms: 10_000,
+            grpc_keepalive_secs: 30,
         }
     }
 }
@@ -277,20 +293,26 @@ impl Settings {
         )?;
         parse_env("IDENTITY_LOGIN_MAX_SOURCES", &mut self.login_max_sources)?;
         if let Some(v) = env_var("IDENTITY_LOGIN_TRUSTED_PROXIES") {
-            self.login_trusted_proxies = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse()
-                        .map_err(|e| anyhow::anyhow!("IDENTITY_LOGIN_TRUSTED_PROXIES: {s:?}: {e}"))
-                })
-                .collect::<anyhow::Result<_>>()?;
+            self.login_trusted_proxies = crate::proxy_net::parse_list(&v)
+                .map_err(|e| anyhow::anyhow!("IDENTITY_LOGIN_TRUSTED_PROXIES: {e}"))?;
         }
         parse_env(
             "IDENTITY_IDEMPOTENCY_TTL_SECS",
             &mut self.idempotency_ttl_secs,
         )?;
+        let t = &mut *self;
+        parse_env(
+            "IDENTITY_HTTP_HEADER_READ_TIMEOUT_MS",
+            &mut t.http_header_read_timeout_ms,
+        )?;
+        parse_env("IDENTITY_HTTP_IDLE_TIMEOUT_MS", &mut t.http_idle_timeout_ms)?;
+        parse_env("IDENTITY_HTTP_MAX_CONNECTIONS", &mut t.http_max_connections)?;
+        parse_env("IDENTITY_GRPC_MAX_CONNECTIONS", &mut t.grpc_max_connections)?;
+        parse_env(
+            "IDENTITY_GRPC_HANDSHAKE_TIMEOUT_MS",
+            &mut t.grpc_handshake_timeout_ms,
+        )?;
+        parse_env("IDENTITY_GRPC_KEEPALIVE_SECS", &mut t.grpc_keepalive_secs)?;
         Ok(())
     }
 
@@ -353,6 +375,15 @@ impl Settings {
         if self.idempotency_ttl_secs == 0 || self.idempotency_ttl_secs > 7 * 24 * 3600 {
             bail!("IDENTITY_IDEMPOTENCY_TTL_SECS must be between 1 and 604800");
         }
+        if [self.http_header_read_timeout_ms, self.http_idle_timeout_ms]
+            .iter()
+            .chain(&[self.grpc_handshake_timeout_ms, self.grpc_keepalive_secs])
+            .any(|v| *v == 0)
+            || self.http_max_connections == 0
+            || self.grpc_max_connections == 0
+        {
+            bail!("the HTTP and gRPC connection limits and timeouts must be positive");
+        }
         Ok(())
     }
 
@@ -400,7 +431,15 @@ impl Settings {
             per_minute: self.login_per_source_per_minute,
             max_sources: self.login_max_sources,
             trusted_proxies: self.login_trusted_proxies.clone(),
-            trust_loopback: self.gateway_enabled,
+        }
+    }
+
+    /// Limits of the gateway's HTTP listener.
+    pub fn http_limits(&self) -> identity_gateway::ServeConfig {
+        identity_gateway::ServeConfig {
+            header_read_timeout: Duration::from_millis(self.http_header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.http_idle_timeout_ms),
+            max_connections: self.http_max_connections,
         }
     }
 

@@ -1,9 +1,11 @@
-//! Per-source limit on login attempts: a token bucket per client address, in-process and with
-//! bounded memory. IPv6 clients are bucketed by their /64, which is what one host usually gets.
+//! Per-source limit on login attempts: a token bucket per client [`LoginSource`] (an IPv4
+//! address, an IPv6 /64), in-process and with bounded memory.
 //!
-//! The client address is the gRPC peer, unless the peer is a trusted proxy (a listed address,
-//! or the loopback when the in-process gateway is enabled): then the right-most entry of its
-//! `x-forwarded-for` metadata, which the proxy appended.
+//! The client address is decided here, in [`LoginLimiter::source`]: the gRPC peer, unless the
+//! peer is a configured trusted proxy (`IDENTITY_LOGIN_TRUSTED_PROXIES`, empty by default; a
+//! loopback peer is not trusted for being loopback): then the right-most entry of its
+//! `x-forwarded-for` metadata, which the proxy appended. The in-process gateway does not use the
+//! header: its calls carry the client's socket peer as their peer (`startup::in_process`).
 
 use std::{
     net::IpAddr,
@@ -11,8 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use identity_core::{Error, Limit};
+use identity_core::{Error, Limit, login_source::LoginSource};
 use moka::future::Cache;
+
+use crate::proxy_net::ProxyNet;
 
 /// Settings of the per-source limiter.
 #[derive(Debug, Clone)]
@@ -24,9 +28,7 @@ pub struct SourceLimit {
     /// Sources tracked at once (least recently used ones are forgotten).
     pub max_sources: u64,
     /// Peers whose `x-forwarded-for` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// Also believe loopback peers (the in-process gateway).
-    pub trust_loopback: bool,
+    pub trusted_proxies: Vec<ProxyNet>,
 }
 
 #[derive(Debug)]
@@ -39,7 +41,7 @@ struct Bucket {
 #[derive(Clone)]
 pub(crate) struct LoginLimiter {
     settings: Arc<SourceLimit>,
-    buckets: Cache<IpAddr, Arc<Mutex<Bucket>>>,
+    buckets: Cache<LoginSource, Arc<Mutex<Bucket>>>,
 }
 
 impl std::fmt::Debug for LoginLimiter {
@@ -70,33 +72,35 @@ impl LoginLimiter {
         }
     }
 
-    /// The client address of a request from `peer` with `forwarded_for` metadata.
+    /// The source of a request from `peer` with `forwarded_for` metadata: the header's
+    /// right-most address only when `peer` is a configured trusted proxy, else the peer.
     pub(crate) fn source(
         &self,
         peer: Option<IpAddr>,
         forwarded_for: Option<&str>,
-    ) -> Option<IpAddr> {
+    ) -> Option<LoginSource> {
         let trusted = peer.is_some_and(|p| {
-            (self.settings.trust_loopback && p.is_loopback())
-                || self.settings.trusted_proxies.contains(&p)
+            self.settings
+                .trusted_proxies
+                .iter()
+                .any(|net| net.contains(p))
         });
         if trusted
             && let Some(ip) = forwarded_for
                 .and_then(|v| v.rsplit(',').next())
                 .and_then(|last| last.trim().parse::<IpAddr>().ok())
         {
-            return Some(ip);
+            return Some(LoginSource::of(ip));
         }
-        peer
+        peer.map(LoginSource::of)
     }
 
     /// Take one attempt from `source`'s bucket, or say when to come back.
-    pub(crate) async fn check(&self, source: Option<IpAddr>) -> Result<(), Error> {
+    pub(crate) async fn check(&self, source: Option<LoginSource>) -> Result<(), Error> {
         let s = &self.settings;
-        let Some(ip) = source.filter(|_| s.burst > 0) else {
+        let Some(key) = source.filter(|_| s.burst > 0) else {
             return Ok(());
         };
-        let key = bucket_key(ip);
         let burst = f64::from(s.burst);
         let bucket = self
             .buckets
@@ -130,22 +134,6 @@ impl LoginLimiter {
     }
 }
 
-/// IPv4 addresses as they are; IPv6 by their /64 network (IPv4-mapped ones as IPv4).
-fn bucket_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let seg = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(
-                    seg[0], seg[1], seg[2], seg[3], 0, 0, 0, 0,
-                ))
-            }
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,16 +143,15 @@ mod tests {
             burst,
             per_minute,
             max_sources: 100,
-            trusted_proxies: vec![IpAddr::from([10, 0, 0, 1])],
-            trust_loopback: false,
+            trusted_proxies: vec![ProxyNet::from(IpAddr::from([10, 0, 0, 1]))],
         })
     }
 
     #[tokio::test]
     async fn a_source_gets_its_burst_then_is_refused_others_are_not() -> Result<(), Error> {
         let l = limiter(3, 1);
-        let a = Some(IpAddr::from([192, 0, 2, 1]));
-        let b = Some(IpAddr::from([192, 0, 2, 2]));
+        let a = Some(LoginSource::of(IpAddr::from([192, 0, 2, 1])));
+        let b = Some(LoginSource::of(IpAddr::from([192, 0, 2, 2])));
         for _ in 0..3 {
             l.check(a).await?;
         }
@@ -189,8 +176,8 @@ mod tests {
         let y: IpAddr = "2001:db8:1:2::ffff"
             .parse()
             .map_err(|_| Error::Internal("ip".into()))?;
-        l.check(Some(x)).await?;
-        assert!(l.check(Some(y)).await.is_err());
+        l.check(Some(LoginSource::of(x))).await?;
+        assert!(l.check(Some(LoginSource::of(y))).await.is_err());
         Ok(())
     }
 
@@ -200,9 +187,16 @@ mod tests {
         let proxy = Some(IpAddr::from([10, 0, 0, 1]));
         let other = Some(IpAddr::from([10, 0, 0, 2]));
         let xff = Some("1.2.3.4, 198.51.100.7");
-        assert_eq!(l.source(proxy, xff), Some(IpAddr::from([198, 51, 100, 7])));
-        assert_eq!(l.source(other, xff), other);
-        assert_eq!(l.source(proxy, Some("garbage")), proxy);
-        assert_eq!(l.source(proxy, None), proxy);
+        let src = |ip: Option<IpAddr>| ip.map(LoginSource::of);
+        assert_eq!(
+            l.source(proxy, xff),
+            src(Some(IpAddr::from([198, 51, 100, 7])))
+        );
+        assert_eq!(l.source(other, xff), src(other));
+        assert_eq!(l.source(proxy, Some("garbage")), src(proxy));
+        assert_eq!(l.source(proxy, None), src(proxy));
+        // Loopback is not trusted for being loopback.
+        let loopback = Some(IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(l.source(loopback, xff), src(loopback));
     }
 }

@@ -69,18 +69,6 @@ pub fn build_identity(
     settings: &Settings,
     store: Arc<dyn identity_core::ports::Repo>,
 ) -> anyhow::Result<(Identity, Arc<identity_cache::CachedRepo>)> {
-    // Key/user lookups go through the cache; readiness still pings the database only.
-    let cached = identity_cache::CachedRepo::new(store, &settings.cache())
-        .context("configuring the cache")?;
-    let repo = Arc::new(cached);
-    let cache = repo.clone();
-    let concurrency = if settings.hash_concurrency == 0 {
-        num_cpus::get()
-    } else {
-        settings.hash_concurrency
-    };
-    let hasher =
-        PasswordHasher::with_niceness(settings.argon2(), concurrency, settings.hash_niceness)?;
     let secret = match &settings.jwt_secret {
         Some(s) => s.clone(),
         None => {
@@ -95,6 +83,24 @@ pub fn build_identity(
             ))
         }
     };
+    // Key/user lookups go through the cache; readiness still pings the database only. Its
+    // Redis entries are sealed with a key derived from the session secret, which every replica
+    // shares already.
+    let cache_config = identity_cache::CacheConfig {
+        entry_key: identity_cache::EntryKey::derive(secret.expose_secret().as_bytes()),
+        ..settings.cache()
+    };
+    let cached =
+        identity_cache::CachedRepo::new(store, &cache_config).context("configuring the cache")?;
+    let repo = Arc::new(cached);
+    let cache = repo.clone();
+    let concurrency = if settings.hash_concurrency == 0 {
+        num_cpus::get()
+    } else {
+        settings.hash_concurrency
+    };
+    let hasher =
+        PasswordHasher::with_niceness(settings.argon2(), concurrency, settings.hash_niceness)?;
     let ttl = chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
     let tokens = TokenService::with_keys(&secret, ttl, &settings.tokens.key_config()?)?;
     let core = CoreSettings {
@@ -327,18 +333,31 @@ impl Application {
                     identity_gateway::GatewayConfig::default(),
                 );
                 tracing::info!(%http_addr, "gateway listening");
-                Some(tokio::spawn(identity_gateway::serve(
+                Some(tokio::spawn(identity_gateway::serve_with(
                     http_listener,
                     router,
+                    settings.http_limits(),
                     gateway_stopped,
                 )))
             }
             None => None,
         };
 
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        // Bounded: connections at once, the HTTP/2 preface in time (see `listener`), TCP and
+        // HTTP/2 keepalive so that vanished peers are noticed, streams per connection.
+        let incoming = crate::listener::bounded(
+            TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .with_keepalive(Some(Duration::from_secs(60))),
+            settings.grpc_max_connections,
+            Duration::from_millis(settings.grpc_handshake_timeout_ms),
+        );
+        let keepalive = Duration::from_secs(settings.grpc_keepalive_secs);
         let router = Server::builder()
             .timeout(settings.request_timeout())
+            .http2_keepalive_interval(Some(keepalive))
+            .http2_keepalive_timeout(Some(keepalive.min(Duration::from_secs(10))))
+            .max_concurrent_streams(u32::try_from(CALLS_PER_CONNECTION).ok())
             .concurrency_limit_per_connection(CALLS_PER_CONNECTION)
             // Outermost: the request id and span cover authentication too.
             .layer(ObserveLayer)
@@ -418,22 +437,30 @@ pub async fn shutdown_signal() {
 const CALLS_PER_CONNECTION: usize = 256;
 
 /// The server's services as a gateway [`identity_gateway::Transport`], called in process: the
-/// same observe and auth layers as the network server, the same bound on calls at once as one
-/// connection, and the caller seen as a loopback peer (as the gateway's own connection would
-/// be), so the per-source login limit keeps believing the client address the gateway forwards.
+/// same observe and auth layers as the network server and the same bound on calls at once as
+/// one connection. The call's peer is the gateway's HTTP client (the [`ClientAddr`] the gateway
+/// attaches to a Login; none otherwise), never the loopback, and any `x-forwarded-for` is
+/// dropped: in process the client address travels as an extension, not as a header.
 /// The gateway's upstream deadline bounds every call, waiting for a slot included.
+///
+/// [`ClientAddr`]: identity_gateway::ClientAddr
 fn in_process(
     routes: tonic::service::Routes,
     identity: identity_core::service::Identity,
 ) -> identity_gateway::Transport {
     use tower::ServiceExt as _;
-    let peer = tonic::transport::server::TcpConnectInfo {
-        local_addr: None,
-        remote_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
-    };
     let service = tower::ServiceBuilder::new()
         .map_request(move |mut req: http::Request<tonic::body::Body>| {
-            req.extensions_mut().insert(peer.clone());
+            let client = req
+                .extensions()
+                .get::<identity_gateway::ClientAddr>()
+                .map(|c| std::net::SocketAddr::new(c.0, 0));
+            req.headers_mut().remove("x-forwarded-for");
+            req.extensions_mut()
+                .insert(tonic::transport::server::TcpConnectInfo {
+                    local_addr: None,
+                    remote_addr: client,
+                });
             req
         })
         .concurrency_limit(CALLS_PER_CONNECTION)

@@ -5,7 +5,7 @@
 //! - [`migrate`] applies the [`Migrator`] migrations (serialised across replicas);
 //! - [`SeaRepo`] implements `identity_core::ports::Repo`.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{str::FromStr, time::Duration};
 
 use identity_core::Error;
 use sea_orm::{
@@ -21,6 +21,7 @@ mod error;
 mod grant;
 pub mod migration;
 mod repo;
+mod sqlite_file;
 
 pub use grant::sql as key_grant_sql;
 pub use migration::Migrator;
@@ -111,8 +112,8 @@ fn classify(url: &str) -> Result<Target, Error> {
 /// Open a connection pool.
 ///
 /// Accepts `postgres://` / `postgresql://` URLs, SQLite file URLs (`sqlite://data/identity.db`,
-/// `sqlite:///abs/path.db`; `?mode=rwc` is appended when no mode is given and a missing
-/// parent directory is created) and `sqlite::memory:`. SQLite files use WAL journaling and
+/// `sqlite:///abs/path.db`; `?mode=rwc` is appended when no mode is given, a missing parent
+/// directory is created 0700 and the file 0600, see `sqlite_file`) and `sqlite::memory:`. SQLite files use WAL journaling and
 /// a busy timeout. Statement logging is off. An unreachable database gives
 /// `Error::Unavailable` once `acquire_timeout` has passed.
 pub async fn connect(url: &str, opts: ConnectSettings) -> Result<DatabaseConnection, Error> {
@@ -150,7 +151,10 @@ pub async fn connect(url: &str, opts: ConnectSettings) -> Result<DatabaseConnect
         Target::SqliteFile(file_url) => {
             let parsed = SqliteConnectOptions::from_str(file_url)
                 .map_err(|e| Error::invalid("database.url", format!("is not a SQLite URL: {e}")))?;
-            create_parent_dir(parsed.get_filename())?;
+            // Private before SQLite opens it: 0700 directory, 0600 file (and so -wal, -shm).
+            if creates_file(file_url) {
+                sqlite_file::prepare(parsed.get_filename())?;
+            }
             let busy = opts.sqlite_busy_timeout;
             co.max_connections(opts.max_connections.max(1))
                 .min_connections(opts.min_connections)
@@ -168,17 +172,11 @@ pub async fn connect(url: &str, opts: ConnectSettings) -> Result<DatabaseConnect
     Ok(db)
 }
 
-fn create_parent_dir(file: &Path) -> Result<(), Error> {
-    match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
-            .map_err(|e| {
-                Error::Unavailable(format!(
-                    "cannot create the database directory {}: {e}",
-                    dir.display()
-                ))
-            }),
-        Some(_) | None => Ok(()),
-    }
+/// Whether a SQLite file URL lets SQLite create the file (`mode=rwc`).
+fn creates_file(file_url: &str) -> bool {
+    file_url
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|kv| kv == "mode=rwc"))
 }
 
 /// Apply all pending migrations, in one transaction.

@@ -42,7 +42,7 @@ use uuid::Uuid;
 
 pub use db::{TestDatabase, admin_database_url, postgres_server_addr, replace_database_addr};
 pub use proxy::{ProxyHandle, start_tcp_proxy};
-pub use redis_env::{purge_redis_namespace, redis_server_addr, test_redis_url};
+pub use redis_env::*; // purge_redis_namespace, redis_get/set, redis_server_addr, test_redis_url
 
 /// Username of the administrator [`TestApp::init_admin`] creates (user 1).
 pub const ADMIN_USERNAME: &str = "admin";

@@ -64,3 +64,35 @@ pub async fn purge_redis_namespace(namespace: &str) -> anyhow::Result<u64> {
         cursor = next;
     }
 }
+
+/// Refuse keys outside a test's own namespace.
+fn test_key(key: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        key.starts_with("identity-test-"),
+        "refusing to touch {key}: not a test namespace"
+    );
+    Ok(())
+}
+
+/// GET `key` (only under a test namespace `identity-test-…`).
+pub async fn redis_get(key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    test_key(key)?;
+    let client = redis::Client::open(test_redis_url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
+}
+
+/// SET `key` to `value` for `ttl_secs` (only under a test namespace `identity-test-…`).
+pub async fn redis_set(key: &str, value: &[u8], ttl_secs: u64) -> anyhow::Result<()> {
+    test_key(key)?;
+    let client = redis::Client::open(test_redis_url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("EX")
+        .arg(ttl_secs)
+        .query_async(&mut conn)
+        .await?;
+    Ok(())
+}

@@ -11,6 +11,7 @@ use crate::{
         Username,
     },
     keys,
+    login_source::{LoginSource, failure_key},
     principal::{Credential, Principal},
     token::TokenService,
 };
@@ -42,14 +43,22 @@ const BAD_CREDENTIALS: &str = "invalid credentials";
 pub const MAX_IDENTIFIER_CHARS: usize = 320;
 
 impl Identity {
-    /// Log in with a username or e-mail and a password.
+    /// Log in with a username or e-mail and a password, from `source` (the client address the
+    /// server determined; `None` when it has none).
     ///
-    /// Failures are counted per presented identifier (lower-cased), whether or not an account
-    /// has it, so the backoff tells nothing about which accounts exist. A backed-off attempt
-    /// still runs a (dummy) verify, so it costs the same time as any other attempt, and it does
-    /// not count as a failure: once the delay has passed, the right password works again.
+    /// Failures are counted per presented identifier (lower-cased) *and* source
+    /// ([`failure_key`]), whether or not an account has the identifier, so the backoff tells
+    /// nothing about which accounts exist, and a guesser elsewhere cannot keep the owner out:
+    /// his failures back off his own source only. A backed-off attempt still runs a (dummy)
+    /// verify, so it costs the same time as any other attempt, and it does not count as a
+    /// failure: once the delay has passed, the right password works again.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, identifier: &str, password: &str) -> Result<LoginOutcome> {
+    pub async fn login(
+        &self,
+        identifier: &str,
+        password: &str,
+        source: Option<LoginSource>,
+    ) -> Result<LoginOutcome> {
         let mut v = Violations::new();
         if identifier.trim().is_empty() {
             v.push("identifier", "must not be empty");
@@ -65,7 +74,8 @@ impl Identity {
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
         };
 
-        let key = identifier.trim().to_lowercase();
+        let identifier_key = identifier.trim().to_lowercase();
+        let key = failure_key(&identifier_key, source);
         let now = self.clock.now();
         let protection = self.settings.login;
         let reset_before = now - super::chrono_dur(protection.failure_window);
@@ -87,9 +97,9 @@ impl Identity {
             });
         }
 
-        let mut user = self.repo.user_by_username(&key).await?;
-        if user.is_none() && key.contains('@') {
-            user = self.repo.user_by_email(&key).await?;
+        let mut user = self.repo.user_by_username(&identifier_key).await?;
+        if user.is_none() && identifier_key.contains('@') {
+            user = self.repo.user_by_email(&identifier_key).await?;
         }
         // Always verify something, so that unknown users cost the same as wrong passwords.
         let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());

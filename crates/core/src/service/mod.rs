@@ -41,10 +41,12 @@ pub struct CoreSettings {
     pub idempotency_ttl: std::time::Duration,
 }
 
-/// Per-account login backoff: after `threshold` failures within `failure_window`, each further
-/// attempt before `last_failure + base * 2^(failures - threshold)` (at most `max_delay`) is
-/// refused without looking at the password. Refused attempts do not count as failures, so
-/// nobody can keep an account locked: the delay stops growing when the attempts stop.
+/// Login backoff per identifier and source: after `threshold` failures of one identifier from
+/// one source within `failure_window`, each further attempt of that identifier from that source
+/// before `last_failure + base * 2^(failures - threshold)` (at most `max_delay`) is refused
+/// without looking at the password. Other sources are not affected, and refused attempts do not
+/// count as failures, so nobody can keep an account locked: the owner's own source is never
+/// backed off by a guesser's failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginProtection {
     /// Failures allowed before the backoff starts; 0 disables it.

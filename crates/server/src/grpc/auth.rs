@@ -50,7 +50,7 @@ impl AuthService for Auth {
         } = req.into_inner();
         let out = self
             .identity
-            .login(&identifier, &password)
+            .login(&identifier, &password, source)
             .await
             .inspect_err(count_login_failure)
             .or_status()?;
