@@ -860,6 +860,7 @@ async fn last_two_owners_demoting_each_other_keep_one(app: TestApp) {
             .map_err(|s| s.code())
         }
     };
+    // Adding another user needs administrator rights.
     app.orgs()
         .add_member(with_auth(
             pb::AddMemberRequest {
@@ -867,7 +868,7 @@ async fn last_two_owners_demoting_each_other_keep_one(app: TestApp) {
                 user_id: carl.id,
                 role: pb::OrganizationRole::Owner as i32,
             },
-            &alice_token,
+            &admin,
         ))
         .await
         .must();

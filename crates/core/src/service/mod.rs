@@ -4,8 +4,10 @@
 mod api_keys;
 mod auth;
 mod idempotency;
+mod member_view;
 mod orgs;
 mod teams;
+mod user_rules;
 mod users;
 
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 pub use api_keys::{CreateApiKey, KeyRef, RollTarget};
 pub use auth::{LoginOutcome, MAX_IDENTIFIER_CHARS, SetupState};
 pub use idempotency::MAX_REQUEST_ID_LEN;
+pub use member_view::MemberView;
 pub use orgs::OrgRef;
 pub use users::{
     BOOTSTRAP_ADMIN_ID, CreateUser, ListUsers, MAX_LIST_OFFSET, MAX_SEARCH_CHARS, UpdateUser,
