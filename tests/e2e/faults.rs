@@ -893,6 +893,7 @@ async fn last_two_owners_demoting_each_other_keep_one(app: TestApp) {
             .map_err(|s| s.code())
         }
     };
+    // Adding another user needs administrator rights.
     app.orgs()
         .add_member(with_auth(
             pb::AddMemberRequest {
@@ -900,7 +901,7 @@ async fn last_two_owners_demoting_each_other_keep_one(app: TestApp) {
                 user_id: carl.id,
                 role: pb::OrganizationRole::Owner as i32,
             },
-            &alice_token,
+            &admin,
         ))
         .await
         .must();

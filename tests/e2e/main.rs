@@ -22,4 +22,5 @@ mod reflection;
 mod secrets;
 mod security;
 mod security_transport;
+mod security_users;
 mod sessions;

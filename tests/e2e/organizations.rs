@@ -277,7 +277,19 @@ async fn organization_roles(app: TestApp) {
         .await
         .must_fail_with_any(&[Code::NotFound, Code::PermissionDenied]);
 
-    // The owner adds members (UNSPECIFIED means MEMBER).
+    // The owner cannot pull other users in without their consent: an administrator adds them
+    // (UNSPECIFIED means MEMBER).
+    app.orgs()
+        .add_member(with_auth(
+            pb::AddMemberRequest {
+                organization_id: acme.id.clone(),
+                user_id: pete.id,
+                role: 0,
+            },
+            &olga_t,
+        ))
+        .await
+        .must_fail(Code::PermissionDenied);
     for u in [pete, quin, rita] {
         let added = app
             .orgs()
@@ -287,7 +299,7 @@ async fn organization_roles(app: TestApp) {
                     user_id: u.id,
                     role: 0,
                 },
-                &olga_t,
+                &admin,
             ))
             .await
             .must()
@@ -303,7 +315,7 @@ async fn organization_roles(app: TestApp) {
                 user_id: pete.id,
                 role: 0,
             },
-            &olga_t,
+            &admin,
         ))
         .await
         .must_fail(Code::AlreadyExists);

@@ -296,6 +296,14 @@ impl Violations {
         }
     }
 
+    /// Record a violation of `field` when `s` contains control characters
+    /// ([`crate::domain::check_text`]).
+    pub fn text(&mut self, field: impl Into<String>, s: &str) {
+        if let Err(e) = crate::domain::check_text(s) {
+            self.0.push(FieldViolation::new(field, e));
+        }
+    }
+
     /// Record a violation.
     pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.0.push(FieldViolation::new(field, description));

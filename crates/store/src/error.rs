@@ -52,7 +52,8 @@ pub(crate) fn db_err(err: DbErr) -> Error {
 pub(crate) fn unique_target(msg: &str) -> (Entity, &'static str) {
     let m = msg.to_ascii_lowercase();
     let has = |s: &str| m.contains(s);
-    if has("username_key") {
+    // A look-alike of a taken name is a taken name.
+    if has("username_key") || has("username_skeleton") {
         (Entity::User, "username")
     } else if has("email_key") {
         (Entity::User, "email")
@@ -170,6 +171,14 @@ mod tests {
             ),
             (
                 "UNIQUE constraint failed: users.username_key",
+                (Entity::User, "username"),
+            ),
+            (
+                r#"duplicate key value violates unique constraint "uq_users_username_skeleton""#,
+                (Entity::User, "username"),
+            ),
+            (
+                "UNIQUE constraint failed: users.username_skeleton",
                 (Entity::User, "username"),
             ),
             (

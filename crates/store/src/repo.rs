@@ -143,6 +143,7 @@ fn new_user_model(user: NewUser) -> Result<users::ActiveModel> {
     Ok(users::ActiveModel {
         uid: Set(user.uid),
         username_key: Set(user.username.key()),
+        username_skeleton: Set(Some(user.username.skeleton())),
         username: Set(user.username.as_str().to_owned()),
         email_key: Set(user.email.as_ref().map(|e| e.key())),
         email: Set(user.email.as_ref().map(|e| e.as_str().to_owned())),
@@ -590,6 +591,7 @@ impl Repo for SeaRepo {
             } = patch;
             if let Some(u) = username {
                 m.username_key = Set(u.key());
+                m.username_skeleton = Set(Some(u.skeleton()));
                 m.username = Set(u.as_str().to_owned());
             }
             if let Some(e) = email {

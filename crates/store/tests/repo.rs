@@ -68,6 +68,7 @@ on_both_backends!(
     key_grants_join_key_owner_and_memberships,
     key_uses_are_written_in_batches,
     last_admin_and_last_owner_are_kept_by_the_store,
+    username_skeletons_are_unique_and_backfilled,
 );
 
 enum Cleanup {
@@ -287,6 +288,7 @@ async fn migrations_apply_twice(b: Backend) {
             "m20261123_000006_create_api_keys",
             "m20261123_000007_create_login_failures",
             "m20261123_000008_create_idempotency_records",
+            "m20261204_000010_add_users_username_skeleton",
         ]
     );
     t.repo.ping().await.unwrap();
@@ -1847,4 +1849,102 @@ async fn last_admin_and_last_owner_are_kept_by_the_store(b: Backend) {
         t.repo.remove_member(org.id, bea.id).await.map(|_| ())
     ));
     assert!(t.repo.remove_member(org.id, ada.id).await.unwrap());
+}
+
+/// Look-alike usernames clash on `uq_users_username_skeleton` (reported as a taken username), and
+/// migration 10 backfills the skeleton of rows that predate it: the first of two existing
+/// look-alikes gets it, the later one keeps NULL and still works.
+async fn username_skeletons_are_unique_and_backfilled(b: Backend) {
+    use sea_orm::{DbBackend, Statement};
+
+    let t = TestDb::new(b).await;
+    let admin = t
+        .repo
+        .create_user(standard("admin", None), None)
+        .await
+        .unwrap();
+    let bob = t
+        .repo
+        .create_user(standard("bob", None), None)
+        .await
+        .unwrap();
+    assert_exists(
+        t.repo
+            .create_user(standard("\u{0430}dmin", None), None)
+            .await,
+        Entity::User,
+        "username",
+    );
+    let renamed = UserPatch {
+        username: Some(Username::parse("\u{0430}dmin").unwrap()),
+        ..UserPatch::default()
+    };
+    assert_exists(
+        t.repo.update_user(bob.id, renamed, t0()).await,
+        Entity::User,
+        "username",
+    );
+
+    // Back to the schema before migration 10; give bob a look-alike of admin's name meanwhile.
+    Migrator::down(t.db(), Some(1)).await.unwrap();
+    let backend = t.db().get_database_backend();
+    let (p1, p2) = if backend == DbBackend::Postgres {
+        ("$1", "$2")
+    } else {
+        ("?", "?")
+    };
+    let look_alike = "\u{0430}dmin";
+    t.db()
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE users SET username = {p1}, username_key = {p2} WHERE id = {}",
+                bob.id
+            ),
+            [look_alike.into(), look_alike.into()],
+        ))
+        .await
+        .unwrap();
+    migrate(t.db()).await.unwrap();
+    let skeletons: Vec<(i64, Option<String>)> = t
+        .db()
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id, username_skeleton FROM users ORDER BY id",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "id").unwrap(),
+                r.try_get("", "username_skeleton").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skeletons,
+        [
+            (
+                admin.id,
+                Some(identity_core::domain::username_skeleton("admin"))
+            ),
+            (bob.id, None)
+        ]
+    );
+    assert_eq!(
+        t.repo
+            .user_by_username("\u{0430}dmin")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(bob.id)
+    );
+    assert_exists(
+        t.repo
+            .create_user(standard("adm\u{0456}n", None), None)
+            .await,
+        Entity::User,
+        "username",
+    );
 }

@@ -1,9 +1,14 @@
 //! Domain types. Validated values have private fields and are built only by `parse`.
 
+mod access;
+mod lookalike;
 mod names;
 mod roles;
 
-pub use names::{Email, MAX_PASSWORD_BYTES, Name, Password, PasswordPolicy, Username};
+pub use names::{
+    Email, MAX_PASSWORD_BYTES, Name, Password, PasswordPolicy, Username, check_text,
+    username_skeleton,
+};
 pub use roles::{GlobalRole, KeyRole, OrgRole, TeamRole};
 
 use chrono::{DateTime, Utc};

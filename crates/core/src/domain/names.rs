@@ -7,7 +7,22 @@ const MAX_EMAIL: usize = 254;
 /// Upper bound on password length, so that hashing cost stays bounded.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// A username: 1-128 characters, no whitespace or control characters.
+/// Check a string that is looked up or stored as it is (login identifiers, filters, search text):
+/// no control characters, NUL included. Every such input passes here before it reaches storage.
+pub fn check_text(s: &str) -> Result<(), String> {
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// The confusable skeleton of a stored username key (see [`Username::skeleton`]); also what a
+/// migration computes for rows stored before skeletons were.
+pub fn username_skeleton(key: &str) -> String {
+    super::lookalike::skeleton(key)
+}
+
+/// A username: 1-128 characters, no whitespace, control, invisible or bidi characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
@@ -23,7 +38,16 @@ impl Username {
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("must not contain spaces or control characters".into());
         }
+        if s.chars().any(super::lookalike::is_invisible) {
+            return Err("must not contain invisible or text-direction characters".into());
+        }
         Ok(Self(s.to_owned()))
+    }
+
+    /// The confusable skeleton (UTS #39) of the case-insensitive key: two usernames that look
+    /// alike have the same skeleton, and at most one user may have each (a unique index).
+    pub fn skeleton(&self) -> String {
+        username_skeleton(&self.key())
     }
 
     /// The name lower-cased, as stored on creation.
@@ -181,6 +205,19 @@ mod tests {
             Username::parse("AliCe").map(|u| u.key()),
             Ok("alice".to_owned())
         );
+        for bad in ["a\u{200B}b", "\u{202E}nimda", "ad\u{2066}min", "x\u{FEFF}"] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+        let skeleton = |s: &str| Username::parse(s).map(|u| u.skeleton());
+        assert_eq!(skeleton("\u{0410}dmin"), skeleton("admin"));
+        assert_ne!(skeleton("alice"), skeleton("alicia"));
+    }
+
+    #[test]
+    fn text_without_control_characters() {
+        assert!(check_text("a@example.com").is_ok());
+        assert!(check_text("ad\0min").is_err());
+        assert!(check_text("a\u{7F}").is_err());
     }
 
     #[test]

@@ -67,6 +67,8 @@ impl Identity {
                 "identifier",
                 format!("must be at most {MAX_IDENTIFIER_CHARS} characters"),
             );
+        } else {
+            v.text("identifier", identifier);
         }
         let pw = v.check("password", Password::parse_presented(password));
         v.finish()?;

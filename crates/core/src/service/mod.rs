@@ -4,9 +4,11 @@
 mod api_keys;
 mod auth;
 mod idempotency;
+mod member_view;
 mod orgs;
 mod teams;
 mod tokens;
+mod user_rules;
 mod users;
 
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 pub use api_keys::{CreateApiKey, KeyRef, RollTarget};
 pub use auth::{LoginOutcome, MAX_IDENTIFIER_CHARS, SetupState};
 pub use idempotency::MAX_REQUEST_ID_LEN;
+pub use member_view::MemberView;
 pub use orgs::OrgRef;
 pub use tokens::PublicJwk;
 pub use users::{

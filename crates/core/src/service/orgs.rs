@@ -2,10 +2,14 @@
 
 use uuid::Uuid;
 
-use super::{Identity, parse_uuid};
+use super::{
+    Identity,
+    member_view::{self, MemberView},
+    parse_uuid,
+};
 use crate::{
     Denial, Entity, Error, Precondition, Result, Violations,
-    domain::{Membership, Name, OrgRole, Organization, User, UserId, parse_handle},
+    domain::{Membership, Name, OrgRole, Organization, UserId, parse_handle},
     pagination::{self, PageRequest},
     principal::Principal,
 };
@@ -84,14 +88,15 @@ impl Identity {
         }
     }
 
-    /// Add a member; the granted role may not exceed the caller's.
+    /// Add a member; the granted role may not exceed the caller's, and adding another user needs
+    /// administrator rights ([`member_view::check_may_add`]).
     pub async fn add_member(
         &self,
         p: &Principal,
         org: &str,
         user: UserId,
         role: OrgRole,
-    ) -> Result<(Membership, User)> {
+    ) -> Result<MemberView> {
         p.require_write()?;
         let org = parse_uuid("organization_id", org)?;
         let mine = self.caller_org_role(p, org).await?;
@@ -101,12 +106,13 @@ impl Identity {
         if role > mine {
             return Err(Error::PermissionDenied(Denial::RoleTooLow));
         }
+        member_view::check_may_add(p, user)?;
         let target = self.existing_user(user).await?;
         let m = self
             .repo
             .add_member(org, user, role, self.clock.now())
             .await?;
-        Ok((m, target))
+        Ok(member_view::view(p, mine, m, target))
     }
 
     /// Change a member's role (Trieve's rules).
@@ -116,7 +122,7 @@ impl Identity {
         org: &str,
         user: UserId,
         role: OrgRole,
-    ) -> Result<(Membership, User)> {
+    ) -> Result<MemberView> {
         p.require_write()?;
         let org = parse_uuid("organization_id", org)?;
         let mine = self.caller_org_role(p, org).await?;
@@ -142,7 +148,7 @@ impl Identity {
         }
         let target = self.existing_user(user).await?;
         let m = self.repo.set_member_role(org, user, role).await?;
-        Ok((m, target))
+        Ok(member_view::view(p, mine, m, target))
     }
 
     /// Remove a member (self-removal allowed; the last owner stays).
@@ -169,40 +175,43 @@ impl Identity {
     }
 
     /// One member of an organization the caller belongs to.
-    pub async fn get_member(
-        &self,
-        p: &Principal,
-        org: &str,
-        user: UserId,
-    ) -> Result<(Membership, User)> {
+    pub async fn get_member(&self, p: &Principal, org: &str, user: UserId) -> Result<MemberView> {
         let org = parse_uuid("organization_id", org)?;
-        self.caller_org_role(p, org).await?;
+        let mine = self.caller_org_role(p, org).await?;
         let m = self
             .repo
             .membership(org, user)
             .await?
             .ok_or(Error::not_found(Entity::Membership))?;
         let u = self.existing_user(user).await?;
-        Ok((m, u))
+        Ok(member_view::view(p, mine, m, u))
     }
 
-    /// Members of an organization the caller belongs to.
+    /// Members of an organization the caller belongs to, as the caller may see them
+    /// ([`member_view`]).
     pub async fn list_members(
         &self,
         p: &Principal,
         org: &str,
         emails: &[String],
         page: PageRequest,
-    ) -> Result<(Vec<(Membership, User)>, String)> {
+    ) -> Result<(Vec<MemberView>, String)> {
         let org = parse_uuid("organization_id", org)?;
-        self.caller_org_role(p, org).await?;
+        let mine = self.caller_org_role(p, org).await?;
+        let mut v = Violations::new();
         if emails.len() > 100 {
-            return Err(Error::invalid("emails", "at most 100 e-mails"));
+            v.push("emails", "at most 100 e-mails");
         }
-        let emails: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
+        for (i, e) in emails.iter().enumerate() {
+            v.text(format!("emails[{i}]"), e);
+        }
+        v.finish()?;
+        let Some(emails) = member_view::email_filter(p, mine, emails) else {
+            return Ok((Vec::new(), String::new()));
+        };
         let mut rows = self.repo.list_members(org, &emails, page).await?;
         let next = pagination::next_token(&mut rows, page.limit, |(m, _)| m.user_id);
-        Ok((rows, next))
+        Ok((member_view::view_all(p, mine, rows), next))
     }
 
     /// Members addressed by user handle (the OpenAI dialect's ids), with the rights and order of
@@ -216,12 +225,15 @@ impl Identity {
         handles: &[String],
         after_handle: Option<&str>,
         page: PageRequest,
-    ) -> Result<(Vec<(Membership, User)>, String)> {
+    ) -> Result<(Vec<MemberView>, String)> {
         let org = parse_uuid("organization_id", org)?;
-        self.caller_org_role(p, org).await?;
+        let mine = self.caller_org_role(p, org).await?;
         let mut v = Violations::new();
         if emails.len() > 100 {
             v.push("emails", "at most 100 e-mails");
+        }
+        for (i, e) in emails.iter().enumerate() {
+            v.text(format!("emails[{i}]"), e);
         }
         if handles.len() > 100 {
             v.push("user_handles", "at most 100 handles");
@@ -250,7 +262,9 @@ impl Identity {
                 .ok_or_else(|| Error::invalid("after_user_handle", "names no user"))?;
             page.after = Some(after.id);
         }
-        let emails: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
+        let Some(emails) = member_view::email_filter(p, mine, emails) else {
+            return Ok((Vec::new(), String::new()));
+        };
         let mut rows = if uids.is_empty() {
             self.repo.list_members(org, &emails, page).await?
         } else {
@@ -279,7 +293,7 @@ impl Identity {
             rows
         };
         let next = pagination::next_token(&mut rows, page.limit, |(m, _)| m.user_id);
-        Ok((rows, next))
+        Ok((member_view::view_all(p, mine, rows), next))
     }
 
     /// A user's organizations.

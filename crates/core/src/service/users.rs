@@ -7,7 +7,7 @@ use crate::{
     Denial, Entity, Error, Precondition, Result, Violations,
     domain::{
         Email, GlobalRole, Name, NewUser, OrgRole, Password, Preferences, User, UserFilter, UserId,
-        UserOrder, UserPatch, Username, parse_handle,
+        UserOrder, UserPatch, Username, check_text, parse_handle,
     },
     pagination::{self, PageRequest},
     principal::Principal,
@@ -121,6 +121,7 @@ impl Identity {
                 if u.is_empty() {
                     return Err(Error::invalid("username", "must not be empty"));
                 }
+                check_text(u).map_err(|e| Error::invalid("username", e))?;
                 self.repo.user_by_username(&u.to_lowercase()).await
             }
         }
@@ -304,6 +305,11 @@ impl Identity {
         if query.emails.len() > MAX_FILTER_EMAILS {
             v.push("emails", format!("at most {MAX_FILTER_EMAILS} e-mails"));
         }
+        for (i, e) in query.emails.iter().enumerate() {
+            v.text(format!("emails[{i}]"), e);
+        }
+        v.text("username", query.username.as_deref().unwrap_or_default());
+        v.text("search", query.search.as_deref().unwrap_or_default());
         let search = query
             .search
             .as_deref()
@@ -382,26 +388,18 @@ impl Identity {
         let mut prefs = target.preferences.clone();
         let mut prefs_changed = false;
         for path in &input.paths {
+            if super::user_rules::admin_only_path(path) && !p.is_admin() {
+                return Err(Error::PermissionDenied(Denial::AdminOnly));
+            }
             match path.as_str() {
                 "username" => {
-                    if !p.is_admin() {
-                        return Err(Error::PermissionDenied(Denial::AdminOnly));
-                    }
                     patch.username = v.check("user.username", Username::parse(&input.username));
                 }
-                "global_role" => {
-                    if !p.is_admin() {
-                        return Err(Error::PermissionDenied(Denial::AdminOnly));
-                    }
-                    match input.global_role {
-                        Some(r) => patch.global_role = Some(r),
-                        None => v.push("user.global_role", "must be ADMINISTRATOR or STANDARD"),
-                    }
-                }
+                "global_role" => match input.global_role {
+                    Some(r) => patch.global_role = Some(r),
+                    None => v.push("user.global_role", "must be ADMINISTRATOR or STANDARD"),
+                },
                 "email_verified" => {
-                    if !p.is_admin() {
-                        return Err(Error::PermissionDenied(Denial::AdminOnly));
-                    }
                     patch.email_verified = Some(input.email_verified);
                 }
                 "email" => {
@@ -458,6 +456,12 @@ impl Identity {
             );
         }
         v.finish()?;
+        super::user_rules::check_preferences(
+            p,
+            &target.preferences,
+            prefs_changed.then_some(&prefs),
+        )?;
+        super::user_rules::settle_verification(&target, &mut patch);
         if prefs_changed {
             patch.preferences = Some(prefs);
         }

@@ -8,6 +8,7 @@ use identity_core::{
         TeamRole, User,
     },
     principal::{Credential, Principal},
+    service::MemberView,
 };
 use tonic::Status;
 
@@ -197,6 +198,23 @@ pub(crate) fn member(m: &Membership, u: &User) -> pb::Member {
         role: org_role(m.role).into(),
         added_at: Some(ts(m.added_at)),
     }
+}
+
+/// A member as the core let the caller see it: withheld private fields are absent (the role
+/// UNSPECIFIED, no preferences, no session time) rather than shown with default values.
+pub(crate) fn member_view(v: &MemberView) -> pb::Member {
+    let mut out = member(&v.membership, &v.user);
+    if v.private_withheld
+        && let Some(u) = out.user.as_mut()
+    {
+        u.email = None;
+        u.global_role = pb::GlobalRole::Unspecified.into();
+        u.email_verified = false;
+        u.preferences = None;
+        u.token_issued_at = None;
+        u.has_password = false;
+    }
+    out
 }
 
 pub(crate) fn team(t: &Team) -> pb::Team {

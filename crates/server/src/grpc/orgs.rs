@@ -63,13 +63,13 @@ impl OrganizationService for Orgs {
             role,
         } = req.into_inner();
         let role = conv::parse_org_role("role", role)?.unwrap_or(OrgRole::Member);
-        let (m, u) = self
+        let member = self
             .identity
             .add_member(&p, &organization_id, user_id, role)
             .await
             .or_status()?;
         Ok(Response::new(pb::AddMemberResponse {
-            member: Some(conv::member(&m, &u)),
+            member: Some(conv::member_view(&member)),
         }))
     }
 
@@ -85,13 +85,13 @@ impl OrganizationService for Orgs {
         } = req.into_inner();
         let role =
             conv::parse_org_role("role", role)?.ok_or_else(|| invalid("role", "is required"))?;
-        let (m, u) = self
+        let member = self
             .identity
             .update_member_role(&p, &organization_id, user_id, role)
             .await
             .or_status()?;
         Ok(Response::new(pb::UpdateMemberRoleResponse {
-            member: Some(conv::member(&m, &u)),
+            member: Some(conv::member_view(&member)),
         }))
     }
 
@@ -120,13 +120,13 @@ impl OrganizationService for Orgs {
             organization_id,
             user_id,
         } = req.into_inner();
-        let (m, u) = self
+        let member = self
             .identity
             .get_member(&p, &organization_id, user_id)
             .await
             .or_status()?;
         Ok(Response::new(pb::GetMemberResponse {
-            member: Some(conv::member(&m, &u)),
+            member: Some(conv::member_view(&member)),
         }))
     }
 
@@ -168,7 +168,7 @@ impl OrganizationService for Orgs {
         }
         .or_status()?;
         Ok(Response::new(pb::ListMembersResponse {
-            members: rows.iter().map(|(m, u)| conv::member(m, u)).collect(),
+            members: rows.iter().map(conv::member_view).collect(),
             next_page_token: next,
         }))
     }

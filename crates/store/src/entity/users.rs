@@ -14,6 +14,9 @@ pub struct Model {
     pub username: String,
     #[sea_orm(unique)]
     pub username_key: String,
+    /// UTS #39 skeleton of `username_key`; NULL only for rows that predate it and clash.
+    #[sea_orm(unique)]
+    pub username_skeleton: Option<String>,
     pub email: Option<String>,
     #[sea_orm(unique)]
     pub email_key: Option<String>,

@@ -73,6 +73,11 @@ pub(crate) async fn authenticate(
         .await
         .map_err(|e| {
             match e.code {
+                // A login name the server refuses to look up (control characters) is a bad
+                // payload, as Portainer answers a payload it cannot decode.
+                Code::InvalidArgument if e.violates("identifier") => {
+                    PortainerError::invalid_payload("invalid username")
+                }
                 // A password the server will not even look at (e.g. too long) is a wrong password too.
                 Code::Unauthenticated | Code::InvalidArgument => invalid_credentials(),
                 Code::Ok

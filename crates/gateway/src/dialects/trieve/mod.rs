@@ -101,7 +101,9 @@
 //!   its own in the organization (400 otherwise); `default_params` is accepted and ignored (this
 //!   service has no search parameters); `expires_at` is RFC 3339, or a naive date-time taken as UTC.
 //! - **`GET /api/organization/users/{id}`** is open to every member (the server's rule for
-//!   ListMembers); each `SlimUser` carries only that organization and membership. At most
+//!   ListMembers); each `SlimUser` carries only that organization and membership. Other members'
+//!   `email` is `""` unless the caller is an admin or owner there (or an administrator): the
+//!   server withholds it, since every user is a member of the default organization. At most
 //!   10,000 members are listed.
 //! - **`GET /api/auth/me`** shows the organizations the credential may use, with the role it may
 //!   use there (a read key shows 0, as in Trieve).
