@@ -103,6 +103,9 @@ pub struct Settings {
     /// How long a CreateUser/CreateApiKey `request_id` is remembered, in seconds
     /// (`IDENTITY_IDEMPOTENCY_TTL_SECS`).
     pub idempotency_ttl_secs: u64,
+    /// How long after its login a session may create or roll API keys without the password, in
+    /// seconds (`IDENTITY_RECENT_LOGIN_SECS`).
+    pub recent_login_secs: u64,
 }
 
 impl Default for Settings {
@@ -146,6 +149,7 @@ impl Default for Settings {
             login_max_sources: 100_000,
             login_trusted_proxies: Vec::new(),
             idempotency_ttl_secs: 24 * 3600,
+            recent_login_secs: identity_core::service::DEFAULT_RECENT_LOGIN.as_secs(),
         }
     }
 }
@@ -286,6 +290,7 @@ impl Settings {
             "IDENTITY_IDEMPOTENCY_TTL_SECS",
             &mut self.idempotency_ttl_secs,
         )?;
+        parse_env("IDENTITY_RECENT_LOGIN_SECS", &mut self.recent_login_secs)?;
         Ok(())
     }
 
@@ -343,6 +348,9 @@ impl Settings {
         }
         if self.idempotency_ttl_secs == 0 || self.idempotency_ttl_secs > 7 * 24 * 3600 {
             bail!("IDENTITY_IDEMPOTENCY_TTL_SECS must be between 1 and 604800");
+        }
+        if self.recent_login_secs > 7 * 24 * 3600 {
+            bail!("IDENTITY_RECENT_LOGIN_SECS must be between 0 and 604800");
         }
         Ok(())
     }

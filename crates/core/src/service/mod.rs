@@ -4,6 +4,7 @@
 mod api_keys;
 mod auth;
 mod idempotency;
+mod key_roll;
 mod orgs;
 mod teams;
 mod users;
@@ -24,6 +25,9 @@ use crate::{
     token::TokenService,
 };
 
+/// How long after its login a session may mint API keys without the password, by default.
+pub const DEFAULT_RECENT_LOGIN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Settings of the use cases.
 #[derive(Debug, Clone)]
 pub struct CoreSettings {
@@ -37,6 +41,8 @@ pub struct CoreSettings {
     pub login: LoginProtection,
     /// How long a `request_id` of CreateUser/CreateApiKey is remembered.
     pub idempotency_ttl: std::time::Duration,
+    /// How long after its login a session may create or roll API keys without the password.
+    pub recent_login: std::time::Duration,
 }
 
 /// Per-account login backoff: after `threshold` failures within `failure_window`, each further
@@ -89,6 +95,7 @@ impl Default for CoreSettings {
             default_organization_name: "Default".to_owned(),
             login: LoginProtection::default(),
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
+            recent_login: DEFAULT_RECENT_LOGIN,
         }
     }
 }

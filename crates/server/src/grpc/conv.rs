@@ -222,6 +222,7 @@ pub(crate) fn principal(p: &Principal, memberships: &[Membership]) -> pb::Princi
         Credential::Session {
             expires_at,
             force_change_password,
+            ..
         } => (
             pb::CredentialKind::Session,
             None,

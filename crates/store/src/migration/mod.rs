@@ -15,6 +15,7 @@ mod m20261123_000005_create_team_memberships;
 mod m20261123_000006_create_api_keys;
 mod m20261123_000007_create_login_failures;
 mod m20261123_000008_create_idempotency_records;
+mod m20261204_000009_add_api_keys_minted_by_session;
 
 /// All migrations of the identity schema, in order.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_create_api_keys::Migration),
             Box::new(m20261123_000007_create_login_failures::Migration),
             Box::new(m20261123_000008_create_idempotency_records::Migration),
+            Box::new(m20261204_000009_add_api_keys_minted_by_session::Migration),
         ]
     }
 }
