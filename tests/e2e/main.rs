@@ -21,6 +21,7 @@ mod pagination;
 mod reflection;
 mod secrets;
 mod security;
+mod security_keys;
 mod security_transport;
 mod security_users;
 mod sessions;

@@ -32,6 +32,8 @@ pub(crate) struct KeyRow {
     last_used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
     primary: bool,
+    #[serde(default)]
+    minted_by_session: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -54,6 +56,7 @@ impl KeyRow {
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
             primary: k.primary,
+            minted_by_session: k.minted_by_session,
             created_at: k.created_at,
             updated_at: k.updated_at,
         }
@@ -78,6 +81,7 @@ impl KeyRow {
             last_used_at: self.last_used_at,
             revoked_at: self.revoked_at,
             primary: self.primary,
+            minted_by_session: self.minted_by_session,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -140,6 +140,12 @@ pub enum Denial {
     WrongPassword,
     /// The credential is bound to another organization.
     OrganizationScope,
+    /// A key may only mint or roll keys at most as wide as itself.
+    KeyRestrictions,
+    /// A session may mint keys only shortly after its login, unless the password is given.
+    RecentLoginRequired,
+    /// Only the bootstrap administrator manages its own keys and demotes itself.
+    BootstrapAdminSelfOnly,
 }
 
 impl Denial {
@@ -153,6 +159,9 @@ impl Denial {
             Denial::NotAMember => "NOT_A_MEMBER",
             Denial::WrongPassword => "WRONG_PASSWORD",
             Denial::OrganizationScope => "ORGANIZATION_SCOPE",
+            Denial::KeyRestrictions => "KEY_RESTRICTIONS_EXCEEDED",
+            Denial::RecentLoginRequired => "RECENT_LOGIN_REQUIRED",
+            Denial::BootstrapAdminSelfOnly => "BOOTSTRAP_ADMIN_SELF_ONLY",
         }
     }
 
@@ -165,6 +174,15 @@ impl Denial {
             Denial::NotAMember => "you are not a member of this organization",
             Denial::WrongPassword => "the current password is wrong",
             Denial::OrganizationScope => "this credential is bound to another organization",
+            Denial::KeyRestrictions => {
+                "a key may only create keys restricted at least as narrowly as itself"
+            }
+            Denial::RecentLoginRequired => {
+                "creating an API key with a session needs a recent login or the current password"
+            }
+            Denial::BootstrapAdminSelfOnly => {
+                "only the initial administrator may manage its own API keys or role"
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod key_limits;
 pub mod keys;
 pub mod login_source;
 pub mod pagination;

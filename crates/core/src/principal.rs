@@ -6,6 +6,8 @@ use uuid::Uuid;
 use crate::{
     Denial, Error, Result,
     domain::{ApiKey, KeyRole, Membership, OrgRole, User, UserId},
+    key_limits::KeyLimits,
+    service::BOOTSTRAP_ADMIN_ID,
 };
 
 /// How the caller authenticated.
@@ -13,6 +15,8 @@ use crate::{
 pub enum Credential {
     /// A session token.
     Session {
+        /// When the session token was issued (its login).
+        issued_at: DateTime<Utc>,
         /// Expiry of the session.
         expires_at: DateTime<Utc>,
         /// The login password was below the policy.
@@ -134,5 +138,76 @@ impl Principal {
     /// The organization the credential is bound to, if any.
     pub fn bound_org(&self) -> Option<Uuid> {
         self.api_key().and_then(|k| k.organization_id)
+    }
+
+    /// Whether the credential may see (and so revoke or roll) key `k`: its owner or an
+    /// administrator, and a credential bound to an organization only keys bound to the same one.
+    pub fn may_see_key(&self, k: &ApiKey) -> bool {
+        (self.is_self(k.user_id) || self.is_admin())
+            && self
+                .bound_org()
+                .is_none_or(|o| k.organization_id == Some(o))
+    }
+
+    /// The organization a key listing may show: a bound credential only its own organization.
+    pub fn key_listing_org(&self, asked: Option<Uuid>) -> Result<Option<Uuid>> {
+        match (self.bound_org(), asked) {
+            (Some(bound), Some(o)) if o != bound => {
+                Err(Error::PermissionDenied(Denial::OrganizationScope))
+            }
+            (Some(bound), _) => Ok(Some(bound)),
+            (None, o) => Ok(o),
+        }
+    }
+
+    /// Only the bootstrap administrator (user 1) creates or rolls its keys and changes its own
+    /// role: nobody else, administrators included, may act on `owner`'s keys or role when it is
+    /// user 1.
+    pub fn require_bootstrap_self(&self, owner: UserId) -> Result<()> {
+        if owner == BOOTSTRAP_ADMIN_ID && !self.is_self(owner) {
+            Err(Error::PermissionDenied(Denial::BootstrapAdminSelfOnly))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A session mints keys only within `window` of its login, unless the request carries the
+    /// password (checked by the caller); API keys are judged by [`Principal::narrow_key_limits`].
+    pub fn require_recent_login(
+        &self,
+        password_given: bool,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Result<()> {
+        match &self.credential {
+            Credential::Session { issued_at, .. }
+                if !password_given && now - *issued_at > window =>
+            {
+                Err(Error::PermissionDenied(Denial::RecentLoginRequired))
+            }
+            Credential::Session { .. } | Credential::ApiKey(_) => Ok(()),
+        }
+    }
+
+    /// Whether a key this credential mints is revoked by the owner's next password change: minted
+    /// by a session without the password, or by a key that was itself minted so.
+    pub fn mints_session_keys(&self, password_given: bool) -> bool {
+        match &self.credential {
+            Credential::Session { .. } => !password_given,
+            Credential::ApiKey(k) => k.minted_by_session,
+        }
+    }
+
+    /// Make the restrictions of a key this credential mints at most as wide as its own: what the
+    /// new key leaves out is inherited from the calling key when `inherit`, and anything wider is
+    /// refused. A session is unrestricted.
+    pub fn narrow_key_limits(&self, limits: &mut KeyLimits, inherit: bool) -> Result<()> {
+        let Some(parent) = self.api_key() else {
+            return Ok(());
+        };
+        if inherit {
+            limits.inherit(parent);
+        }
+        limits.within(parent)
     }
 }

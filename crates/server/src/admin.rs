@@ -273,6 +273,7 @@ async fn acting_admin(identity: &Identity) -> anyhow::Result<Principal> {
     Ok(Principal {
         user,
         credential: Credential::Session {
+            issued_at: Utc::now(),
             expires_at: Utc::now() + chrono::Duration::minutes(5),
             force_change_password: false,
         },

@@ -116,6 +116,9 @@ pub struct Settings {
     pub grpc_handshake_timeout_ms: u64,
     /// gRPC: HTTP/2 keepalive ping interval in seconds (`IDENTITY_GRPC_KEEPALIVE_SECS`).
     pub grpc_keepalive_secs: u64,
+    /// How long after its login a session may create or roll API keys without the password, in
+    /// seconds (`IDENTITY_RECENT_LOGIN_SECS`).
+    pub recent_login_secs: u64,
 }
 
 impl Default for Settings {
@@ -166,6 +169,7 @@ impl Default for Settings {
             grpc_max_connections: 1024,
             grpc_handshake_timeout_ms: 10_000,
             grpc_keepalive_secs: 30,
+            recent_login_secs: identity_core::service::DEFAULT_RECENT_LOGIN.as_secs(),
         }
     }
 }
@@ -313,6 +317,7 @@ impl Settings {
             &mut t.grpc_handshake_timeout_ms,
         )?;
         parse_env("IDENTITY_GRPC_KEEPALIVE_SECS", &mut t.grpc_keepalive_secs)?;
+        parse_env("IDENTITY_RECENT_LOGIN_SECS", &mut self.recent_login_secs)?;
         Ok(())
     }
 
@@ -383,6 +388,9 @@ impl Settings {
             || self.grpc_max_connections == 0
         {
             bail!("the HTTP and gRPC connection limits and timeouts must be positive");
+        }
+        if self.recent_login_secs > 7 * 24 * 3600 {
+            bail!("IDENTITY_RECENT_LOGIN_SECS must be between 0 and 604800");
         }
         Ok(())
     }

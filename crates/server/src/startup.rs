@@ -110,6 +110,7 @@ pub fn build_identity(
         join_default_organization: settings.join_default_organization,
         login: settings.login_protection(),
         idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
+        recent_login: Duration::from_secs(settings.recent_login_secs),
         ..CoreSettings::default()
     };
     let identity = Identity::new(repo, hasher, tokens, Arc::new(SystemClock), core);

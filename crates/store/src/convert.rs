@@ -121,6 +121,7 @@ pub(crate) fn api_key(m: api_keys::Model) -> Result<ApiKey> {
         last_used_at: m.last_used_at,
         revoked_at: m.revoked_at,
         primary: m.is_primary,
+        minted_by_session: m.minted_by_session,
         created_at: m.created_at,
         updated_at: m.updated_at,
     })

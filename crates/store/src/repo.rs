@@ -291,6 +291,26 @@ async fn revoke_if_active<C: ConnectionTrait>(
     Ok(res.rows_affected)
 }
 
+/// Revoke (like [`revoke_if_active`]) every active key of `user` minted by a bare session.
+async fn revoke_session_minted<C: ConnectionTrait>(
+    conn: &C,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let now = micros(now);
+    let res = api_keys::Entity::update_many()
+        .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
+        .col_expr(api_keys::Column::IsPrimary, Expr::value(false))
+        .col_expr(api_keys::Column::UpdatedAt, Expr::value(now))
+        .filter(api_keys::Column::UserId.eq(user))
+        .filter(api_keys::Column::MintedBySession.eq(true))
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(res.rows_affected)
+}
+
 /// Insert a key inside `txn`; a primary key first revokes and un-flags the owner's current one.
 async fn insert_api_key(txn: &DatabaseTransaction, key: NewApiKey) -> Result<ApiKey> {
     // Lock the owner's row (Postgres; SQLite's IMMEDIATE transaction already serialises
@@ -337,6 +357,7 @@ async fn insert_api_key(txn: &DatabaseTransaction, key: NewApiKey) -> Result<Api
         last_used_at: Set(None),
         revoked_at: Set(None),
         is_primary: Set(key.primary),
+        minted_by_session: Set(key.minted_by_session),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -588,7 +609,11 @@ impl Repo for SeaRepo {
                 preferences,
                 password_hash,
                 token_issued_at,
+                revoke_session_minted_keys,
             } = patch;
+            if revoke_session_minted_keys {
+                revoke_session_minted(&txn, id, now).await?;
+            }
             if let Some(u) = username {
                 m.username_key = Set(u.key());
                 m.username_skeleton = Set(Some(u.skeleton()));

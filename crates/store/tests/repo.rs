@@ -236,6 +236,7 @@ fn new_key(user_id: i64, digest_byte: u8, primary: bool, now: DateTime<Utc>) -> 
         organization_ids: Vec::new(),
         expires_at: None,
         primary,
+        minted_by_session: false,
         now,
     }
 }
@@ -288,6 +289,7 @@ async fn migrations_apply_twice(b: Backend) {
             "m20261123_000006_create_api_keys",
             "m20261123_000007_create_login_failures",
             "m20261123_000008_create_idempotency_records",
+            "m20261204_000009_add_api_keys_minted_by_session",
             "m20261204_000010_add_users_username_skeleton",
         ]
     );
@@ -725,6 +727,7 @@ async fn update_user_applies_the_patch(b: Backend) {
         preferences: Some(prefs.clone()),
         password_hash: Some("$argon2id$new".into()),
         token_issued_at: Some(later),
+        revoke_session_minted_keys: false,
     };
     let updated = t.repo.update_user(u.id, patch, later).await.unwrap();
     assert_eq!(updated.username, "Franky");

@@ -12,6 +12,7 @@
 mod db;
 mod proxy;
 mod redis_env;
+mod session;
 mod sql;
 mod tokens;
 

@@ -6,8 +6,8 @@ use secrecy::SecretString;
 use crate::TestApp;
 
 impl TestApp {
-    /// Sign `claims` with the server's current session-token key (same algorithm and `kid`).
-    pub fn sign_token(&self, claims: &serde_json::Value) -> String {
+    /// A token service signing exactly like the server's (same secret, keys and lifetime).
+    pub(crate) fn token_service(&self) -> TokenService {
         let ttl = chrono::Duration::seconds(
             i64::try_from(self.settings.session_ttl_secs).unwrap_or(3600),
         );
@@ -16,13 +16,17 @@ impl TestApp {
             .tokens
             .key_config()
             .unwrap_or_else(|e| panic!("the test server's key configuration: {e:#}"));
-        let tokens = TokenService::with_keys(
+        TokenService::with_keys(
             &SecretString::from(self.jwt_secret().to_owned()),
             ttl,
             &keys,
         )
-        .unwrap_or_else(|e| panic!("building the token service: {e}"));
-        tokens
+        .unwrap_or_else(|e| panic!("building the token service: {e}"))
+    }
+
+    /// Sign `claims` with the server's current session-token key (same algorithm and `kid`).
+    pub fn sign_token(&self, claims: &serde_json::Value) -> String {
+        self.token_service()
             .sign(claims)
             .unwrap_or_else(|e| panic!("signing test claims: {e}"))
     }

@@ -46,6 +46,7 @@ class State:
     jwt = None
     key = None
     key_id = None
+    key_expires_at = None
     usernames = []
 
 
@@ -69,6 +70,7 @@ def test_bootstrap_and_first_admin_key():
     assert created.owner.role == "owner"
     State.key = created.value
     State.key_id = created.id
+    State.key_expires_at = created.expires_at
 
 
 def test_list_auto_paginates_over_every_user_once():
@@ -143,7 +145,9 @@ def test_bad_key_is_authentication_error():
 def test_admin_api_keys_create_list_delete():
     keys = admin_client(State.key).admin.organization.admin_api_keys
     second = keys.create(name="second")
-    assert second.value and second.expires_at is None
+    # A key never mints a longer-lived key: without expires_in_seconds the new admin key expires
+    # with the one that created it.
+    assert second.value and second.expires_at == State.key_expires_at
     listed = [k.id for k in keys.list()]
     assert listed == [State.key_id, second.id]
     newest = keys.list(order="desc", limit=1)

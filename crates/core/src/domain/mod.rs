@@ -161,6 +161,9 @@ pub struct UserPatch {
     pub password_hash: Option<String>,
     /// New token-issued-at (invalidates older sessions).
     pub token_issued_at: Option<DateTime<Utc>>,
+    /// In the same transaction, revoke the user's keys that were minted by a session without
+    /// the password (see [`ApiKey::minted_by_session`]); set by a password change.
+    pub revoke_session_minted_keys: bool,
 }
 
 impl std::fmt::Debug for UserPatch {
@@ -328,6 +331,9 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Primary key of the user (the one a Tyk roll replaces).
     pub primary: bool,
+    /// Minted by a session without the owner's password (or by, or rolled from, such a key):
+    /// revoked when the owner's password changes.
+    pub minted_by_session: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -381,6 +387,8 @@ pub struct NewApiKey {
     pub expires_at: Option<DateTime<Utc>>,
     /// Primary flag.
     pub primary: bool,
+    /// See [`ApiKey::minted_by_session`].
+    pub minted_by_session: bool,
     /// Creation time.
     pub now: DateTime<Utc>,
 }

@@ -7,6 +7,7 @@ use super::{Identity, parse_uuid};
 use crate::{
     Denial, Entity, Error, Result, Violations,
     domain::{ApiKey, KeyRole, Name, NewApiKey, Password, UserId},
+    key_limits::KeyLimits,
     keys,
     pagination::{self, PageRequest},
     principal::Principal,
@@ -80,14 +81,15 @@ fn parse_uuids(v: &mut Violations, field: &str, ids: &[String]) -> Vec<Uuid> {
 }
 
 impl Identity {
-    /// A key the caller may see: its own, or anyone's for administrators. Others get NOT_FOUND.
-    async fn visible_key(&self, p: &Principal, key: &KeyRef) -> Result<ApiKey> {
+    /// A key the caller may see ([`Principal::may_see_key`]: its own, or anyone's for
+    /// administrators, and only keys of its organization for a bound key). Others get NOT_FOUND.
+    pub(super) async fn visible_key(&self, p: &Principal, key: &KeyRef) -> Result<ApiKey> {
         let found = match key {
             KeyRef::Id(id) => self.repo.api_key_by_id(*id).await?,
             KeyRef::Uid(s) => self.repo.api_key_by_uid(parse_uuid("key.uid", s)?).await?,
         };
         found
-            .filter(|k| p.is_self(k.user_id) || p.is_admin())
+            .filter(|k| p.may_see_key(k))
             .ok_or(Error::not_found(Entity::ApiKey))
     }
 
@@ -102,11 +104,18 @@ impl Identity {
         let owner_id = input.user_id.unwrap_or(p.user.id);
         p.require_self_or_admin(owner_id)?;
         p.require_write()?;
+        p.require_bootstrap_self(owner_id)?;
         let role = input.role.unwrap_or(KeyRole::Inherit);
         if !p.may_mint(role) {
             return Err(Error::PermissionDenied(Denial::RoleTooLow));
         }
         let now = self.clock.now();
+        let password_given = input.password.is_some();
+        p.require_recent_login(
+            password_given,
+            now,
+            super::chrono_dur(self.settings.recent_login),
+        )?;
         let mut v = Violations::new();
         let name = v.check("name", Name::parse(&input.name, 1, 128));
         let description = v.check("description", Name::parse(&input.description, 0, 1024));
@@ -141,15 +150,16 @@ impl Identity {
             return Err(Error::Internal("validation inconsistency".into()));
         };
         let owner = self.existing_user(owner_id).await?;
-        // A key bound to an organization may only mint keys bound to the same one.
-        let org = match (p.bound_org(), org) {
-            (Some(bound), None) => Some(bound),
-            (Some(bound), Some(o)) if bound != o => {
-                return Err(Error::PermissionDenied(Denial::OrganizationScope));
-            }
-            (_, o) => o,
+        // A key mints only keys at most as restricted as itself; what is left out is inherited.
+        let mut limits = KeyLimits {
+            scopes: input.scopes.iter().map(|s| s.trim().to_owned()).collect(),
+            organization_id: org,
+            dataset_ids,
+            organization_ids,
+            expires_at: input.expires_at,
         };
-        if let Some(o) = org {
+        p.narrow_key_limits(&mut limits, true)?;
+        if let Some(o) = limits.organization_id {
             self.repo
                 .organization_by_id(o)
                 .await?
@@ -167,11 +177,11 @@ impl Identity {
                     name.clone().into_inner(),
                     description.clone().into_inner(),
                     role.as_str(),
-                    input.scopes.iter().map(|s| s.trim()).collect::<Vec<_>>(),
-                    org.map(|o| o.to_string()),
-                    dataset_ids,
-                    organization_ids,
-                    input.expires_at.map(|e| e.timestamp_micros()),
+                    limits.scopes,
+                    limits.organization_id.map(|o| o.to_string()),
+                    limits.dataset_ids,
+                    limits.organization_ids,
+                    limits.expires_at.map(|e| e.timestamp_micros()),
                     input.primary,
                 ])
                 .to_string();
@@ -206,12 +216,13 @@ impl Identity {
             prefix: generated.prefix,
             digest: generated.digest,
             role,
-            scopes: input.scopes.iter().map(|s| s.trim().to_owned()).collect(),
-            organization_id: org,
-            dataset_ids,
-            organization_ids,
-            expires_at: input.expires_at,
+            scopes: limits.scopes,
+            organization_id: limits.organization_id,
+            dataset_ids: limits.dataset_ids,
+            organization_ids: limits.organization_ids,
+            expires_at: limits.expires_at,
             primary: input.primary,
+            minted_by_session: p.mints_session_keys(password_given),
             now,
         };
         let Some(idem) = replay else {
@@ -242,6 +253,7 @@ impl Identity {
         let org = organization_id
             .map(|s| parse_uuid("organization_id", s))
             .transpose()?;
+        let org = p.key_listing_org(org)?;
         let mut keys = self
             .repo
             .list_api_keys(owner, include_revoked, org, page)
@@ -264,85 +276,5 @@ impl Identity {
             .revoke_api_key(k.id, self.clock.now())
             .await?
             .ok_or(Error::not_found(Entity::ApiKey))
-    }
-
-    /// Revoke a key (or a user's primary key) and create its replacement in one transaction.
-    /// Returns the new key, its plaintext and the id of the revoked key.
-    #[tracing::instrument(skip_all)]
-    pub async fn roll_api_key(
-        &self,
-        p: &Principal,
-        target: &RollTarget,
-    ) -> Result<(ApiKey, String, Option<i64>)> {
-        p.require_write()?;
-        let now = self.clock.now();
-        let old = match target {
-            RollTarget::Key(r) => {
-                let k = self.visible_key(p, r).await?;
-                if !k.is_active(now) {
-                    return Err(Error::not_found(Entity::ApiKey));
-                }
-                Some(k)
-            }
-            RollTarget::PrimaryOf(user_id) => {
-                p.require_self_or_admin(*user_id)?;
-                self.existing_user(*user_id).await?;
-                self.repo
-                    .primary_api_key(*user_id)
-                    .await?
-                    .filter(|k| k.is_active(now))
-            }
-        };
-        if let Some(k) = &old
-            && !p.may_mint(k.role)
-        {
-            return Err(Error::PermissionDenied(Denial::RoleTooLow));
-        }
-        let generated = keys::generate();
-        let new = match &old {
-            Some(k) => NewApiKey {
-                uid: Uuid::new_v4(),
-                user_id: k.user_id,
-                name: k.name.clone(),
-                description: k.description.clone(),
-                prefix: generated.prefix,
-                digest: generated.digest,
-                role: k.role,
-                scopes: k.scopes.clone(),
-                organization_id: k.organization_id,
-                dataset_ids: k.dataset_ids.clone(),
-                organization_ids: k.organization_ids.clone(),
-                expires_at: k.expires_at,
-                primary: k.primary,
-                now,
-            },
-            None => {
-                let RollTarget::PrimaryOf(user_id) = target else {
-                    return Err(Error::not_found(Entity::ApiKey));
-                };
-                if !p.may_mint(KeyRole::Inherit) {
-                    return Err(Error::PermissionDenied(Denial::RoleTooLow));
-                }
-                NewApiKey {
-                    uid: Uuid::new_v4(),
-                    user_id: *user_id,
-                    name: "primary".to_owned(),
-                    description: String::new(),
-                    prefix: generated.prefix,
-                    digest: generated.digest,
-                    role: KeyRole::Inherit,
-                    scopes: Vec::new(),
-                    organization_id: None,
-                    dataset_ids: Vec::new(),
-                    organization_ids: Vec::new(),
-                    expires_at: None,
-                    primary: true,
-                    now,
-                }
-            }
-        };
-        let old_id = old.map(|k| k.id);
-        let key = self.repo.roll_api_key(old_id, new).await?;
-        Ok((key, generated.plaintext, old_id))
     }
 }

@@ -151,9 +151,12 @@ impl Identity {
                 })
                 .ok_or(Error::Unauthenticated("invalid or expired session token"))?;
             let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
+            // An unrepresentable `iat` counts as issued long ago (never as a recent login).
+            let issued_at = DateTime::from_timestamp(claims.iat, 0).unwrap_or_default();
             return Ok(Principal {
                 user,
                 credential: Credential::Session {
+                    issued_at,
                     expires_at,
                     force_change_password: claims.fcp,
                 },

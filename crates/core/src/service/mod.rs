@@ -4,6 +4,7 @@
 mod api_keys;
 mod auth;
 mod idempotency;
+mod key_roll;
 mod member_view;
 mod orgs;
 mod teams;
@@ -29,6 +30,9 @@ use crate::{
     token::TokenService,
 };
 
+/// How long after its login a session may mint API keys without the password, by default.
+pub const DEFAULT_RECENT_LOGIN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Settings of the use cases.
 #[derive(Debug, Clone)]
 pub struct CoreSettings {
@@ -42,6 +46,8 @@ pub struct CoreSettings {
     pub login: LoginProtection,
     /// How long a `request_id` of CreateUser/CreateApiKey is remembered.
     pub idempotency_ttl: std::time::Duration,
+    /// How long after its login a session may create or roll API keys without the password.
+    pub recent_login: std::time::Duration,
 }
 
 /// Login backoff per identifier and source: after `threshold` failures of one identifier from
@@ -96,6 +102,7 @@ impl Default for CoreSettings {
             default_organization_name: "Default".to_owned(),
             login: LoginProtection::default(),
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
+            recent_login: DEFAULT_RECENT_LOGIN,
         }
     }
 }

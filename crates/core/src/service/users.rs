@@ -468,6 +468,10 @@ impl Identity {
         let now = self.clock.now();
         if let Some(role) = patch.global_role {
             if role != target.global_role {
+                // Another administrator cannot demote the bootstrap administrator.
+                if role != GlobalRole::Administrator {
+                    p.require_bootstrap_self(target.id)?;
+                }
                 if target.is_admin() && self.repo.count_admins().await? <= 1 {
                     return Err(Error::FailedPrecondition(Precondition::LastAdmin));
                 }
@@ -531,9 +535,12 @@ impl Identity {
             .map_err(|e| Error::invalid("new_password", e))?;
         let hash = self.hasher.hash(&new).await?;
         let now = self.clock.now();
+        // A new password ends every session, and every key a bare session minted: a stolen
+        // session leaves nothing behind once the victim changes the password.
         let patch = UserPatch {
             password_hash: Some(hash),
             token_issued_at: Some(now),
+            revoke_session_minted_keys: true,
             ..UserPatch::default()
         };
         self.repo.update_user(user_id, patch, now).await

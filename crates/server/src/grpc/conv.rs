@@ -240,6 +240,7 @@ pub(crate) fn principal(p: &Principal, memberships: &[Membership]) -> pb::Princi
         Credential::Session {
             expires_at,
             force_change_password,
+            ..
         } => (
             pb::CredentialKind::Session,
             None,

@@ -34,6 +34,8 @@ pub struct Model {
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
     pub is_primary: bool,
+    /// Minted by a session without the password: revoked by the owner's password change.
+    pub minted_by_session: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(belongs_to, from = "user_id", to = "id", on_delete = "Cascade")]

@@ -15,6 +15,7 @@ mod m20261123_000005_create_team_memberships;
 mod m20261123_000006_create_api_keys;
 mod m20261123_000007_create_login_failures;
 mod m20261123_000008_create_idempotency_records;
+mod m20261204_000009_add_api_keys_minted_by_session;
 mod m20261204_000010_add_users_username_skeleton;
 
 /// All migrations of the identity schema, in order.
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_create_api_keys::Migration),
             Box::new(m20261123_000007_create_login_failures::Migration),
             Box::new(m20261123_000008_create_idempotency_records::Migration),
+            Box::new(m20261204_000009_add_api_keys_minted_by_session::Migration),
             Box::new(m20261204_000010_add_users_username_skeleton::Migration),
         ]
     }
