@@ -15,4 +15,6 @@ pub mod principal;
 pub mod service;
 pub mod token;
 
-pub use error::{Denial, Entity, Error, FieldViolation, Limit, Precondition, Result, Violations};
+pub use error::{
+    Denial, Entity, Error, FieldViolation, Limit, MAX_VIOLATIONS, Precondition, Result, Violations,
+};

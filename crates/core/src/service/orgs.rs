@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{Identity, parse_uuid};
+use super::{Identity, bounds, parse_uuid};
 use crate::{
     Denial, Entity, Error, Precondition, Result, Violations,
     domain::{Membership, Name, OrgRole, Organization, User, UserId, parse_handle},
@@ -194,11 +194,9 @@ impl Identity {
         emails: &[String],
         page: PageRequest,
     ) -> Result<(Vec<(Membership, User)>, String)> {
+        bounds::member_filters(emails, &[])?;
         let org = parse_uuid("organization_id", org)?;
         self.caller_org_role(p, org).await?;
-        if emails.len() > 100 {
-            return Err(Error::invalid("emails", "at most 100 e-mails"));
-        }
         let emails: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
         let mut rows = self.repo.list_members(org, &emails, page).await?;
         let next = pagination::next_token(&mut rows, page.limit, |(m, _)| m.user_id);
@@ -217,15 +215,10 @@ impl Identity {
         after_handle: Option<&str>,
         page: PageRequest,
     ) -> Result<(Vec<(Membership, User)>, String)> {
+        bounds::member_filters(emails, handles)?;
         let org = parse_uuid("organization_id", org)?;
         self.caller_org_role(p, org).await?;
         let mut v = Violations::new();
-        if emails.len() > 100 {
-            v.push("emails", "at most 100 e-mails");
-        }
-        if handles.len() > 100 {
-            v.push("user_handles", "at most 100 handles");
-        }
         let mut uids = Vec::with_capacity(handles.len());
         for (i, h) in handles.iter().enumerate() {
             match parse_handle("user", h) {
