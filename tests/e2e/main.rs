@@ -20,4 +20,5 @@ mod pagination;
 mod reflection;
 mod secrets;
 mod security;
+mod security_memory;
 mod sessions;
