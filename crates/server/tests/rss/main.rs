@@ -187,8 +187,9 @@ async fn run(backend: Backend) {
         }
         assert!(
             now < bound,
-            "{backend:?}: VmRSS {now:.1} MiB after {what} is over 2 x idle ({idle:.1} MiB) + 50 \
-             = {bound:.1} MiB"
+            "{backend:?}: VmRSS {now:.1} MiB (VmHWM {:.1} MiB) after {what} is over 2 x idle \
+             ({idle:.1} MiB) + 50 = {bound:.1} MiB",
+            server.mib("VmHWM:")
         );
     };
 
