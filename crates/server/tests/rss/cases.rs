@@ -4,7 +4,6 @@
 
 use identity_api::pb;
 use identity_core::{
-    MAX_VIOLATIONS,
     domain::MAX_PASSWORD_BYTES,
     service::{MAX_IDENTIFIER_CHARS, MAX_REQUEST_ID_LEN, MAX_SEARCH_CHARS, bounds},
 };
@@ -42,6 +41,12 @@ fn email(tag: char) -> String {
     format!("{tag}{}{domain}", "e".repeat(254 - 1 - domain.len()))
 }
 
+/// An e-mail filter at its count limit, every address at its longest.
+fn filter_emails() -> Vec<String> {
+    let tags = ('a'..='z').cycle();
+    tags.take(bounds::MAX_FILTER_EMAILS).map(email).collect()
+}
+
 /// The longest accepted spelling of a UUID: `urn:uuid:` and the hyphenated form (45 bytes).
 fn urn(id: &str) -> String {
     format!("urn:uuid:{id}")
@@ -65,9 +70,18 @@ pub(crate) struct Runner<'a> {
     pub(crate) sent: Vec<Sent>,
     /// Called after every call (reads the server's RSS).
     pub(crate) after_call: &'a mut dyn FnMut(&str),
+    /// The administrator's session, once logged in.
+    pub(crate) admin: Option<String>,
 }
 
 impl Runner<'_> {
+    /// Send `message` to `rpc` as the administrator; it must succeed.
+    async fn ok<R: Message + Default>(&mut self, rpc: &str, message: &impl Message) -> R {
+        let admin = self.admin.clone();
+        self.send(rpc, message, admin.as_deref(), &[], Code::Ok)
+            .await
+    }
+
     /// Send `message` to `rpc` and decode the answer as `R`; the call must end with `expect`.
     async fn send<R: Message + Default>(
         &mut self,
@@ -131,6 +145,7 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
         .await;
     let admin = admin.session_token;
     let adm = Some(admin.as_str());
+    r.admin = Some(admin.clone());
     // The longest identifier there is: no such user, refused after the same work.
     let _: pb::LoginResponse = r
         .send(
@@ -161,9 +176,7 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
             ok,
         )
         .await;
-    let _: pb::WhoAmIResponse = r
-        .send(&format!("{A}WhoAmI"), &pb::WhoAmIRequest {}, adm, &[], ok)
-        .await;
+    let _: pb::WhoAmIResponse = r.ok(&format!("{A}WhoAmI"), &pb::WhoAmIRequest {}).await;
 
     // Users.
     let prefs = pb::Preferences {
@@ -186,39 +199,29 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
         organization_role: pb::OrganizationRole::Admin as i32,
         request_id: Some(request_id('u')),
     };
-    let user: pb::CreateUserResponse = r
-        .send(&format!("{U}CreateUser"), &create, adm, &[], ok)
-        .await;
+    let user: pb::CreateUserResponse = r.ok(&format!("{U}CreateUser"), &create).await;
     let user = user.user.unwrap_or_default();
     let doomed: pb::CreateUserResponse = r
-        .send(
+        .ok(
             &format!("{U}CreateUser"),
             &pb::CreateUserRequest {
                 username: "doomed".to_owned(),
                 ..Default::default()
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let _: pb::GetUserResponse = r
-        .send(
+        .ok(
             &format!("{U}GetUser"),
             &pb::GetUserRequest {
                 lookup: Some(pb::get_user_request::Lookup::Username(wide(128, 'u'))),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let list = pb::ListUsersRequest {
         page_size: 100,
         page_token: String::new(),
-        emails: (0..bounds::MAX_FILTER_EMAILS)
-            .map(|i| email(char::from(b'a' + u8::try_from(i % 26).unwrap_or(0))))
-            .collect(),
+        emails: filter_emails(),
         username: Some(wide(128, 'u')),
         search: Some(wide(MAX_SEARCH_CHARS, 'u')),
         order_by: pb::UserOrderField::DisplayName as i32,
@@ -270,18 +273,13 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
         current_password: Some(password('u')),
         new_password: password('w'),
     };
-    let _: pb::ChangePasswordResponse = r
-        .send(&format!("{U}ChangePassword"), &change, adm, &[], ok)
-        .await;
+    let _: pb::ChangePasswordResponse = r.ok(&format!("{U}ChangePassword"), &change).await;
     let _: pb::DeleteUserResponse = r
-        .send(
+        .ok(
             &format!("{U}DeleteUser"),
             &pb::DeleteUserRequest {
                 user_id: doomed.user.unwrap_or_default().id,
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
 
@@ -321,7 +319,7 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
         .await;
     let key = key.api_key.unwrap_or_default();
     let _: pb::ListApiKeysResponse = r
-        .send(
+        .ok(
             &format!("{K}ListApiKeys"),
             &pb::ListApiKeysRequest {
                 user_id: Some(user.id),
@@ -330,72 +328,54 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
                 page_token: String::new(),
                 organization_id: Some(urn(&default_org)),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let key_ref = |uid: &str| pb::ApiKeyRef {
         key: Some(pb::api_key_ref::Key::Uid(urn(uid))),
     };
     let _: pb::GetApiKeyResponse = r
-        .send(
+        .ok(
             &format!("{K}GetApiKey"),
             &pb::GetApiKeyRequest {
                 key: Some(key_ref(&key.uid)),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let rolled: pb::RollApiKeyResponse = r
-        .send(
+        .ok(
             &format!("{K}RollApiKey"),
             &pb::RollApiKeyRequest {
                 target: Some(pb::roll_api_key_request::Target::Key(key_ref(&key.uid))),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let _: pb::RevokeApiKeyResponse = r
-        .send(
+        .ok(
             &format!("{K}RevokeApiKey"),
             &pb::RevokeApiKeyRequest {
                 key: Some(key_ref(&rolled.api_key.unwrap_or_default().uid)),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
 
     // Organizations.
     let org: pb::CreateOrganizationResponse = r
-        .send(
+        .ok(
             &format!("{O}CreateOrganization"),
             &pb::CreateOrganizationRequest {
                 name: wide(256, 'o'),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let org = urn(&org.organization.unwrap_or_default().id);
     let _: pb::GetOrganizationResponse = r
-        .send(
+        .ok(
             &format!("{O}GetOrganization"),
             &pb::GetOrganizationRequest {
                 organization: Some(pb::OrganizationRef {
                     org: Some(pb::organization_ref::Org::Id(org.clone())),
                 }),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let member = |role: pb::OrganizationRole| pb::AddMemberRequest {
@@ -404,38 +384,29 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
         role: role as i32,
     };
     let _: pb::AddMemberResponse = r
-        .send(
+        .ok(
             &format!("{O}AddMember"),
             &member(pb::OrganizationRole::Admin),
-            adm,
-            &[],
-            ok,
         )
         .await;
     let m = member(pb::OrganizationRole::Owner);
     let _: pb::UpdateMemberRoleResponse = r
-        .send(
+        .ok(
             &format!("{O}UpdateMemberRole"),
             &pb::UpdateMemberRoleRequest {
                 organization_id: m.organization_id,
                 user_id: m.user_id,
                 role: m.role,
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let _: pb::GetMemberResponse = r
-        .send(
+        .ok(
             &format!("{O}GetMember"),
             &pb::GetMemberRequest {
                 organization_id: org.clone(),
                 user_id: user.id,
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let mut handles: Vec<String> = (0..bounds::MAX_FILTER_HANDLES - 1)
@@ -446,9 +417,7 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
         organization_id: org.clone(),
         page_size: 100,
         page_token: String::new(),
-        emails: (0..bounds::MAX_FILTER_EMAILS)
-            .map(|i| email(char::from(b'a' + u8::try_from(i % 26).unwrap_or(0))))
-            .collect(),
+        emails: filter_emails(),
         after_user_handle: Some(admin_handle.clone()),
         user_handles: handles,
     };
@@ -456,98 +425,67 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
         .send(&format!("{O}ListMembers"), &members, adm, &[&[4], &[6]], ok)
         .await;
     let _: pb::ListUserOrganizationsResponse = r
-        .send(
+        .ok(
             &format!("{O}ListUserOrganizations"),
             &pb::ListUserOrganizationsRequest {
                 user_id: Some(user.id),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let _: pb::RemoveMemberResponse = r
-        .send(
+        .ok(
             &format!("{O}RemoveMember"),
             &pb::RemoveMemberRequest {
                 organization_id: org.clone(),
                 user_id: user.id,
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
 
     // Teams.
     let team: pb::CreateTeamResponse = r
-        .send(
+        .ok(
             &format!("{T}CreateTeam"),
             &pb::CreateTeamRequest {
                 name: wide(256, 't'),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let team = team.team.unwrap_or_default().id;
     let _: pb::ListTeamsResponse = r
-        .send(
+        .ok(
             &format!("{T}ListTeams"),
             &pb::ListTeamsRequest {
                 page_size: 100,
                 page_token: String::new(),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let _: pb::AddTeamMemberResponse = r
-        .send(
+        .ok(
             &format!("{T}AddTeamMember"),
             &pb::AddTeamMemberRequest {
                 team_id: team,
                 user_id: user.id,
                 role: pb::TeamRole::Leader as i32,
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let _: pb::ListUserTeamMembershipsResponse = r
-        .send(
+        .ok(
             &format!("{T}ListUserTeamMemberships"),
             &pb::ListUserTeamMembershipsRequest {
                 user_id: Some(user.id),
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
     let _: pb::RemoveTeamMemberResponse = r
-        .send(
+        .ok(
             &format!("{T}RemoveTeamMember"),
             &pb::RemoveTeamMemberRequest {
                 team_id: team,
                 user_id: user.id,
             },
-            adm,
-            &[],
-            ok,
         )
         .await;
-}
-
-/// Fields named by the `BadRequest` details of an INVALID_ARGUMENT status, at most
-/// `MAX_VIOLATIONS` of them.
-pub(crate) fn bounded_violations(status: &tonic::Status) -> bool {
-    use tonic_types::StatusExt as _;
-    status.code() == Code::InvalidArgument
-        && status
-            .get_details_bad_request()
-            .is_some_and(|b| (1..=MAX_VIOLATIONS).contains(&b.field_violations.len()))
 }
