@@ -179,6 +179,20 @@ async fn one_request_cannot_exhaust_memory(app: TestApp) {
         .await
         .must_fail(Code::InvalidArgument);
     assert_eq!(violations(&s), ["update_mask"]);
+    // One path as long as the cap allows, quoted by its violation: the answer stays small.
+    let long_path = pb::UpdateUserRequest {
+        user_id: 1,
+        user: Some(pb::UserUpdate::default()),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["\u{1}".repeat(60_000)],
+        }),
+    };
+    let s = app
+        .users()
+        .update_user(with_auth(long_path, &admin))
+        .await
+        .must_fail(Code::InvalidArgument);
+    assert_bounded_refusal(&s, "update_mask");
 
     // One string as long as the cap allows, on a public RPC: refused by its length check.
     let login = fill_to(

@@ -276,12 +276,26 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Most violations one error carries: a request with more bad fields gets the first
-/// `MAX_VIOLATIONS` only, so no request can make the server build an unbounded error (the count
+/// `MAX_VIOLATIONS` only (each at most [`MAX_VIOLATION_CHARS`] long), so no request can make
+/// the server build an unbounded error (the count
 /// limit of each repeated field is checked before its entries, see `service::bounds`).
 pub const MAX_VIOLATIONS: usize = 16;
 
+/// Longest field path or description a recorded violation keeps, in characters (a description
+/// may quote the input, e.g. an unknown field-mask path); longer ones are cut and end with `…`.
+pub const MAX_VIOLATION_CHARS: usize = 256;
+
+/// `s` cut to [`MAX_VIOLATION_CHARS`] characters.
+fn clipped(mut s: String) -> String {
+    if let Some((end, _)) = s.char_indices().nth(MAX_VIOLATION_CHARS) {
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
 /// Accumulates field violations while a request is parsed; keeps the first [`MAX_VIOLATIONS`]
-/// and only counts the rest.
+/// (each cut to [`MAX_VIOLATION_CHARS`]) and only counts the rest.
 #[derive(Debug, Default)]
 pub struct Violations {
     kept: Vec<FieldViolation>,
@@ -308,7 +322,10 @@ impl Violations {
     /// Record a violation (dropped, but counted, once [`MAX_VIOLATIONS`] are kept).
     pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
         if self.kept.len() < MAX_VIOLATIONS {
-            self.kept.push(FieldViolation::new(field, description));
+            self.kept.push(FieldViolation::new(
+                clipped(field.into()),
+                clipped(description.into()),
+            ));
         } else {
             self.dropped = self.dropped.saturating_add(1);
         }
@@ -356,6 +373,26 @@ mod tests {
                     FieldViolation::new("scopes[0]", "must not be empty")
                 );
                 assert_eq!(kept[1], FieldViolation::new("name", "bad"));
+            }
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn violations_quoting_long_input_are_cut() {
+        let mut v = Violations::new();
+        v.push(
+            "update_mask",
+            format!("unknown field path {:?}", "é".repeat(70_000)),
+        );
+        v.push("x".repeat(300), "short");
+        match v.finish() {
+            Err(Error::InvalidArgument(kept)) => {
+                assert_eq!(kept[0].description.chars().count(), MAX_VIOLATION_CHARS + 1);
+                assert!(kept[0].description.starts_with("unknown field path \"é"));
+                assert!(kept[0].description.ends_with('…'));
+                assert_eq!(kept[1].field.chars().count(), MAX_VIOLATION_CHARS + 1);
+                assert_eq!(kept[1].description, "short");
             }
             other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
         }

@@ -16,5 +16,6 @@ pub mod service;
 pub mod token;
 
 pub use error::{
-    Denial, Entity, Error, FieldViolation, Limit, MAX_VIOLATIONS, Precondition, Result, Violations,
+    Denial, Entity, Error, FieldViolation, Limit, MAX_VIOLATION_CHARS, MAX_VIOLATIONS,
+    Precondition, Result, Violations,
 };
