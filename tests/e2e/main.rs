@@ -22,6 +22,7 @@ mod reflection;
 mod secrets;
 mod security;
 mod security_keys;
+mod security_memory;
 mod security_transport;
 mod security_users;
 mod sessions;

@@ -293,9 +293,32 @@ impl Error {
 /// Result alias of the domain.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Accumulates field violations while a request is parsed.
+/// Most violations one error carries: a request with more bad fields gets the first
+/// `MAX_VIOLATIONS` only (each at most [`MAX_VIOLATION_CHARS`] long), so no request can make
+/// the server build an unbounded error (the count
+/// limit of each repeated field is checked before its entries, see `service::bounds`).
+pub const MAX_VIOLATIONS: usize = 16;
+
+/// Longest field path or description a recorded violation keeps, in characters (a description
+/// may quote the input, e.g. an unknown field-mask path); longer ones are cut and end with `…`.
+pub const MAX_VIOLATION_CHARS: usize = 256;
+
+/// `s` cut to [`MAX_VIOLATION_CHARS`] characters.
+fn clipped(mut s: String) -> String {
+    if let Some((end, _)) = s.char_indices().nth(MAX_VIOLATION_CHARS) {
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+/// Accumulates field violations while a request is parsed; keeps the first [`MAX_VIOLATIONS`]
+/// (each cut to [`MAX_VIOLATION_CHARS`]) and only counts the rest.
 #[derive(Debug, Default)]
-pub struct Violations(Vec<FieldViolation>);
+pub struct Violations {
+    kept: Vec<FieldViolation>,
+    dropped: usize,
+}
 
 impl Violations {
     /// An empty collector.
@@ -308,7 +331,7 @@ impl Violations {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
-                self.0.push(FieldViolation::new(field, e));
+                self.push(field, e);
                 None
             }
         }
@@ -318,21 +341,100 @@ impl Violations {
     /// ([`crate::domain::check_text`]).
     pub fn text(&mut self, field: impl Into<String>, s: &str) {
         if let Err(e) = crate::domain::check_text(s) {
-            self.0.push(FieldViolation::new(field, e));
+            self.push(field, e);
         }
     }
 
-    /// Record a violation.
+    /// Record a violation (dropped, but counted, once [`MAX_VIOLATIONS`] are kept).
     pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        if self.kept.len() < MAX_VIOLATIONS {
+            self.kept.push(FieldViolation::new(
+                clipped(field.into()),
+                clipped(description.into()),
+            ));
+        } else {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    /// Whether anything was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
     }
 
     /// `Ok(())` when nothing was recorded.
     pub fn finish(self) -> Result<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::InvalidArgument(self.0))
+        if self.kept.is_empty() {
+            return Ok(());
         }
+        if self.dropped > 0 {
+            tracing::debug!(
+                kept = self.kept.len(),
+                dropped = self.dropped,
+                "further field violations not reported"
+            );
+        }
+        Err(Error::InvalidArgument(self.kept))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_keeps_at_most_max_violations() {
+        let mut v = Violations::new();
+        for i in 0..100_000 {
+            v.push(format!("scopes[{i}]"), "must not be empty");
+            let _: Option<()> = v.check("name", Err("bad".to_owned()));
+        }
+        assert_eq!(v.dropped, 2 * 100_000 - MAX_VIOLATIONS);
+        match v.finish() {
+            Err(Error::InvalidArgument(kept)) => {
+                assert_eq!(kept.len(), MAX_VIOLATIONS);
+                // The first ones, in order.
+                assert_eq!(
+                    kept[0],
+                    FieldViolation::new("scopes[0]", "must not be empty")
+                );
+                assert_eq!(kept[1], FieldViolation::new("name", "bad"));
+            }
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn violations_quoting_long_input_are_cut() {
+        let mut v = Violations::new();
+        v.push(
+            "update_mask",
+            format!("unknown field path {:?}", "é".repeat(70_000)),
+        );
+        v.push("x".repeat(300), "short");
+        match v.finish() {
+            Err(Error::InvalidArgument(kept)) => {
+                assert_eq!(kept[0].description.chars().count(), MAX_VIOLATION_CHARS + 1);
+                assert!(kept[0].description.starts_with("unknown field path \"é"));
+                assert!(kept[0].description.ends_with('…'));
+                assert_eq!(kept[1].field.chars().count(), MAX_VIOLATION_CHARS + 1);
+                assert_eq!(kept[1].description, "short");
+            }
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn violations_below_the_cap_are_all_kept() {
+        let mut v = Violations::new();
+        assert!(v.is_empty());
+        v.push("a", "x");
+        v.push("b", "y");
+        assert!(!v.is_empty());
+        match v.finish() {
+            Err(Error::InvalidArgument(kept)) => assert_eq!(kept.len(), 2),
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+        assert!(Violations::new().finish().is_ok());
     }
 }

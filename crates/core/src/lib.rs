@@ -17,4 +17,7 @@ pub mod principal;
 pub mod service;
 pub mod token;
 
-pub use error::{Denial, Entity, Error, FieldViolation, Limit, Precondition, Result, Violations};
+pub use error::{
+    Denial, Entity, Error, FieldViolation, Limit, MAX_VIOLATION_CHARS, MAX_VIOLATIONS,
+    Precondition, Result, Violations,
+};

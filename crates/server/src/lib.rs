@@ -7,6 +7,7 @@ pub mod config;
 pub mod db_gate;
 pub mod grpc;
 pub mod health;
+pub mod limits;
 mod listener;
 pub mod login_limit;
 pub mod observe;

@@ -24,7 +24,7 @@ use crate::{
     auth::AuthLayer,
     config::Settings,
     db_gate::{DbGate, GatedRepo},
-    grpc, health,
+    grpc, health, limits,
     observe::ObserveLayer,
 };
 
@@ -270,6 +270,7 @@ impl Application {
         let gateway_stopped = stopped(sd_rx.clone());
         let shutdown = stopped(sd_rx);
         let (reporter, health_service) = tonic_health::server::health_reporter();
+        let health_service = health_service.max_decoding_message_size(limits::HEALTH);
         health::set_all(&reporter, ServingStatus::NotServing).await;
         let (stop_tx, stop_rx) = watch::channel(false);
         let readiness = tokio::spawn(health::watch_readiness(
@@ -289,8 +290,12 @@ impl Application {
                 .register_encoded_file_descriptor_set(identity_api::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         };
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
+        let reflection_v1 = reflection()
+            .build_v1()?
+            .max_decoding_message_size(limits::REFLECTION);
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()?
+            .max_decoding_message_size(limits::REFLECTION);
 
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown_reporter = reporter.clone();
@@ -308,22 +313,38 @@ impl Application {
         let routes = tonic::service::Routes::new(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(UserServiceServer::new(grpc::users::Users {
-                identity: identity.clone(),
-            }))
-            .add_service(ApiKeyServiceServer::new(grpc::api_keys::ApiKeys {
-                identity: identity.clone(),
-            }))
-            .add_service(AuthServiceServer::new(grpc::auth::Auth {
-                identity: identity.clone(),
-                limiter: crate::login_limit::LoginLimiter::new(settings.login_source_limit()),
-            }))
-            .add_service(OrganizationServiceServer::new(grpc::orgs::Orgs {
-                identity: identity.clone(),
-            }))
-            .add_service(TeamServiceServer::new(grpc::teams::Teams {
-                identity: identity.clone(),
-            }));
+            // Each service decodes messages up to its cap only (see `limits`).
+            .add_service(
+                UserServiceServer::new(grpc::users::Users {
+                    identity: identity.clone(),
+                })
+                .max_decoding_message_size(limits::GATEWAY_FED_SERVICE),
+            )
+            .add_service(
+                ApiKeyServiceServer::new(grpc::api_keys::ApiKeys {
+                    identity: identity.clone(),
+                })
+                .max_decoding_message_size(limits::GATEWAY_FED_SERVICE),
+            )
+            .add_service(
+                AuthServiceServer::new(grpc::auth::Auth {
+                    identity: identity.clone(),
+                    limiter: crate::login_limit::LoginLimiter::new(settings.login_source_limit()),
+                })
+                .max_decoding_message_size(limits::GATEWAY_FED_SERVICE),
+            )
+            .add_service(
+                OrganizationServiceServer::new(grpc::orgs::Orgs {
+                    identity: identity.clone(),
+                })
+                .max_decoding_message_size(limits::GATEWAY_FED_SERVICE),
+            )
+            .add_service(
+                TeamServiceServer::new(grpc::teams::Teams {
+                    identity: identity.clone(),
+                })
+                .max_decoding_message_size(limits::TEAM_SERVICE),
+            );
         let gateway = match http {
             Some((http_listener, http_addr)) => {
                 // The embedded gateway calls the same services in process: the same layers,

@@ -3,7 +3,11 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Identity, parse_uuid};
+use super::{
+    Identity,
+    bounds::{self, MAX_KEY_IDS as MAX_IDS, MAX_SCOPES},
+    parse_uuid,
+};
 use crate::{
     Denial, Entity, Error, Result, Violations,
     domain::{ApiKey, KeyRole, Name, NewApiKey, Password, UserId},
@@ -13,9 +17,7 @@ use crate::{
     principal::Principal,
 };
 
-const MAX_SCOPES: usize = 64;
 const MAX_SCOPE_LEN: usize = 256;
-const MAX_IDS: usize = 256;
 
 /// Input of CreateApiKey.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +103,7 @@ impl Identity {
         p: &Principal,
         input: CreateApiKey,
     ) -> Result<(ApiKey, String)> {
+        bounds::create_api_key(&input)?;
         let owner_id = input.user_id.unwrap_or(p.user.id);
         p.require_self_or_admin(owner_id)?;
         p.require_write()?;

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod auth;
+pub mod bounds;
 mod idempotency;
 mod key_roll;
 mod member_view;

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::{
-    Identity,
+    Identity, bounds,
     member_view::{self, MemberView},
     parse_uuid,
 };
@@ -196,12 +196,10 @@ impl Identity {
         emails: &[String],
         page: PageRequest,
     ) -> Result<(Vec<MemberView>, String)> {
+        bounds::member_filters(emails, &[])?;
         let org = parse_uuid("organization_id", org)?;
         let mine = self.caller_org_role(p, org).await?;
         let mut v = Violations::new();
-        if emails.len() > 100 {
-            v.push("emails", "at most 100 e-mails");
-        }
         for (i, e) in emails.iter().enumerate() {
             v.text(format!("emails[{i}]"), e);
         }
@@ -226,17 +224,12 @@ impl Identity {
         after_handle: Option<&str>,
         page: PageRequest,
     ) -> Result<(Vec<MemberView>, String)> {
+        bounds::member_filters(emails, handles)?;
         let org = parse_uuid("organization_id", org)?;
         let mine = self.caller_org_role(p, org).await?;
         let mut v = Violations::new();
-        if emails.len() > 100 {
-            v.push("emails", "at most 100 e-mails");
-        }
         for (i, e) in emails.iter().enumerate() {
             v.text(format!("emails[{i}]"), e);
-        }
-        if handles.len() > 100 {
-            v.push("user_handles", "at most 100 handles");
         }
         let mut uids = Vec::with_capacity(handles.len());
         for (i, h) in handles.iter().enumerate() {

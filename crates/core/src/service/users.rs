@@ -288,6 +288,7 @@ impl Identity {
         query: &ListUsers,
         page: PageRequest,
     ) -> Result<UserPage> {
+        super::bounds::list_users(&query.emails)?;
         let standard_only = if p.is_admin() {
             false
         } else if self
@@ -374,6 +375,7 @@ impl Identity {
         user_id: UserId,
         input: UpdateUser,
     ) -> Result<User> {
+        super::bounds::update_mask(&input.paths)?;
         p.require_self_or_admin(user_id)?;
         p.require_write()?;
         if input.paths.is_empty() {
