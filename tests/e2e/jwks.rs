@@ -198,3 +198,163 @@ async fn hs256_compatibility_mode_publishes_nothing() {
         .await
         .must();
 }
+
+both!(api_keys_exchange_for_short_lived_tokens);
+
+/// ExchangeApiKey and `POST /oauth/token`: a key becomes an RFC 9068 access token that verifies
+/// offline, carries the key's scopes (or a requested subset) and lives at most 15 minutes; it is
+/// no session; a session is not exchanged; a revoked key stops exchanging at once.
+async fn api_keys_exchange_for_short_lived_tokens(app: TestApp) {
+    let admin = app.init_admin().await;
+    let (key_meta, key) = app
+        .create_api_key(
+            &admin,
+            pb::CreateApiKeyRequest {
+                scopes: vec!["read:x".to_owned(), "write:y".to_owned()],
+                ..crate::support::key_request("exchange")
+            },
+        )
+        .await;
+    let exchange = |api_key: String, ttl_seconds: u32, scopes: Vec<String>| {
+        let mut auth = app.auth();
+        async move {
+            auth.exchange_api_key(pb::ExchangeApiKeyRequest {
+                api_key,
+                ttl_seconds,
+                scopes,
+            })
+            .await
+        }
+    };
+    let t = exchange(key.clone(), 0, vec![]).await.must();
+    assert!(
+        t.expires_in > 890 && t.expires_in <= 900,
+        "{}",
+        t.expires_in
+    );
+    let header = jsonwebtoken::decode_header(&t.access_token).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let keys = published(&app).await;
+    let claims = verify_offline(&t.access_token, &keys).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(claims["uid"], 1);
+    assert_eq!(claims["scope"], "read:x write:y");
+    assert_eq!(claims["client_id"], key_meta.uid);
+    let lifetime =
+        claims["exp"].as_i64().unwrap_or_default() - claims["iat"].as_i64().unwrap_or_default();
+    assert!(lifetime <= 900, "{lifetime}");
+    // A narrower token; a wider one or a longer life is refused.
+    let narrow = exchange(key.clone(), 60, vec!["read:x".to_owned()])
+        .await
+        .must();
+    assert_eq!(narrow.scopes, vec!["read:x".to_owned()]);
+    assert!(narrow.expires_in <= 60);
+    exchange(key.clone(), 0, vec!["admin:*".to_owned()])
+        .await
+        .must_fail(Code::InvalidArgument);
+    exchange(key.clone(), 901, vec![])
+        .await
+        .must_fail(Code::InvalidArgument);
+    // An access token is no session, and a session is not exchanged.
+    app.auth()
+        .who_am_i(with_auth(pb::WhoAmIRequest {}, &t.access_token))
+        .await
+        .must_fail(Code::Unauthenticated);
+    exchange(admin.clone(), 0, vec![])
+        .await
+        .must_fail(Code::Unauthenticated);
+
+    // The same through the gateway (RFC 6749 §4.4 and §5).
+    let http = app
+        .http_addr
+        .unwrap_or_else(|| panic!("the test server runs the gateway"));
+    let url = format!("http://{http}/oauth/token");
+    let client = reqwest::Client::new();
+    let form = "application/x-www-form-urlencoded";
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{key}"));
+    let resp = client
+        .post(&url)
+        .header("content-type", form)
+        .header("authorization", format!("Basic {basic}"))
+        .body("grant_type=client_credentials&scope=read%3Ax")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let body: serde_json::Value = resp.json().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "read:x");
+    assert!(
+        body["expires_in"]
+            .as_i64()
+            .is_some_and(|e| e > 0 && e <= 900)
+    );
+    let rest_token = body["access_token"].as_str().unwrap_or_default().to_owned();
+    assert!(verify_offline(&rest_token, &keys).is_ok());
+    let post = |body: String, content_type: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let r = client
+                .post(&url)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let status = r.status().as_u16();
+            let www = r.headers().contains_key("www-authenticate");
+            let v: serde_json::Value = r.json().await.unwrap_or_else(|e| panic!("{e}"));
+            (
+                status,
+                v["error"].as_str().unwrap_or_default().to_owned(),
+                www,
+            )
+        }
+    };
+    let with_secret = format!("grant_type=client_credentials&client_secret={key}");
+    assert_eq!(post(with_secret.clone(), form).await.0, 200);
+    assert_eq!(
+        post(format!("grant_type=password&client_secret={key}"), form).await,
+        (400, "unsupported_grant_type".to_owned(), false)
+    );
+    assert_eq!(
+        post(format!("{with_secret}&scope=admin%3A%2A"), form).await,
+        (400, "invalid_scope".to_owned(), false)
+    );
+    assert_eq!(
+        post(
+            "grant_type=client_credentials&client_secret=idk_wrong".to_owned(),
+            form
+        )
+        .await,
+        (401, "invalid_client".to_owned(), true)
+    );
+    assert_eq!(
+        post(
+            format!("{{\"grant_type\":\"client_credentials\",\"client_secret\":\"{key}\"}}"),
+            "application/json"
+        )
+        .await,
+        (400, "invalid_request".to_owned(), false)
+    );
+
+    // Revocation stops new exchanges at once.
+    app.api_keys()
+        .revoke_api_key(with_auth(
+            pb::RevokeApiKeyRequest {
+                key: crate::support::key_ref(key_meta.id),
+            },
+            &admin,
+        ))
+        .await
+        .must();
+    exchange(key.clone(), 0, vec![])
+        .await
+        .must_fail(Code::Unauthenticated);
+    assert_eq!(post(with_secret, form).await.0, 401);
+}

@@ -59,6 +59,9 @@ const SELF_OR_PUBLIC: &[&str] = &[
     "identity.v1.AuthService/GetSetupState",
     // The public keys that verify tokens: public by design (RFC 7517), nothing per user.
     "identity.v1.AuthService/GetJwks",
+    // The key in the request is the credential (like Authenticate): it yields only that key's
+    // own rights, narrowed; `jwks.rs` tests it.
+    "identity.v1.AuthService/ExchangeApiKey",
     // Any user may create an organization (and owns it); teams are listed to everyone.
     "identity.v1.OrganizationService/CreateOrganization",
     "identity.v1.TeamService/ListTeams",

@@ -146,6 +146,13 @@ impl AuthService for Echo {
     ) -> Result<Response<pb::GetJwksResponse>, Status> {
         Err(Status::unimplemented("echo"))
     }
+
+    async fn exchange_api_key(
+        &self,
+        _: Request<pb::ExchangeApiKeyRequest>,
+    ) -> Result<Response<pb::ExchangeApiKeyResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
 }
 
 /// What one scenario measured.

@@ -40,6 +40,11 @@ pub const UNDOCUMENTED: &[(&str, &str, &str)] = &[
         "RFC 7517 JWK Set of the session-token keys: a standard, not a product's API",
     ),
     (
+        "POST",
+        "/oauth/token",
+        "RFC 6749 §4.4 client-credentials grant (an API key as the client secret): a standard",
+    ),
+    (
         "PUT",
         "/api/users/me",
         "Portainer: `/api/users/{id}` with the non-numeric id `me` (its documented 400)",

@@ -166,6 +166,15 @@ impl Upstream {
         self.call(c.get_setup_state(req)).await
     }
 
+    pub(crate) async fn exchange_api_key(
+        &self,
+        msg: pb::ExchangeApiKeyRequest,
+    ) -> UpstreamResult<pb::ExchangeApiKeyResponse> {
+        let req = self.request(msg, None)?;
+        let mut c = self.auth.clone();
+        self.call(c.exchange_api_key(req)).await
+    }
+
     pub(crate) async fn jwks(&self) -> UpstreamResult<pb::GetJwksResponse> {
         let req = self.request(pb::GetJwksRequest {}, None)?;
         let mut c = self.auth.clone();

@@ -198,7 +198,7 @@ fn explicit_routes() -> Result<Vec<(String, String)>> {
     // The standard (non-product) endpoints are undocumented routes too.
     let mut files = vec![std::path::PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/src/standard.rs"
+        "/src/standard/mod.rs"
     ))];
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

@@ -79,6 +79,32 @@ def test_tampered_and_confused_tokens_do_not_verify():
         verify(GATEWAY, confused)
 
 
+def test_client_credentials_token_verifies_with_the_published_key():
+    """RFC 6749 §4.4 with an API key as the client secret; PyJWT verifies the RFC 9068 token."""
+    session = admin_token(GATEWAY)
+    status, created = call(GATEWAY, "POST", "/api/users/1/tokens",
+                           {"password": PASSWORD, "description": "exchange"}, token=session)
+    assert status == 200, created
+    key = created["rawAPIKey"]
+    basic = base64.b64encode(f"svc:{key}".encode()).decode()
+    req = urllib.request.Request(GATEWAY + "/oauth/token", data=b"grant_type=client_credentials",
+                                 method="POST")
+    req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    req.add_header("Authorization", f"Basic {basic}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.headers["Cache-Control"] == "no-store"
+        body = json.loads(resp.read())
+    assert body["token_type"] == "Bearer"
+    assert 0 < body["expires_in"] <= 900
+    token = body["access_token"]
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+    claims = verify(GATEWAY, token)
+    assert claims["uid"] == 1
+    assert claims["exp"] - claims["iat"] <= 900
+    # The access token is not a session: the gateway refuses it as a credential.
+    assert call(GATEWAY, "GET", "/api/users/1", token=token)[0] == 401
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -20,7 +20,7 @@ pub use auth::{LoginOutcome, MAX_IDENTIFIER_CHARS, SetupState};
 pub use idempotency::MAX_REQUEST_ID_LEN;
 pub use member_view::MemberView;
 pub use orgs::OrgRef;
-pub use tokens::PublicJwk;
+pub use tokens::{AccessToken, MAX_ACCESS_TOKEN_SECS, PublicJwk};
 pub use users::{
     BOOTSTRAP_ADMIN_ID, CreateUser, ListUsers, MAX_LIST_OFFSET, MAX_SEARCH_CHARS, UpdateUser,
     UserLookup, UserPage,

@@ -15,8 +15,12 @@ use uuid::Uuid;
 
 use crate::{Error, Result};
 
-const ISSUER: &str = "identity";
-const AUDIENCE: &str = "identity.v1";
+/// The `iss` of every token.
+pub const ISSUER: &str = "identity";
+/// The `aud` of every token.
+pub const AUDIENCE: &str = "identity.v1";
+const SESSION_TYP: &str = "JWT";
+const ACCESS_TYP: &str = "at+jwt";
 
 /// Claims of a session token.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -118,10 +122,21 @@ impl TokenService {
         Ok((self.sign(&claims)?, exp))
     }
 
-    /// Sign any claims with the current key (its `alg` and `kid` in the header).
+    /// Sign any claims with the current key (its `alg` and `kid` in the header), as a session
+    /// token (`typ: JWT`).
     pub fn sign<C: serde::Serialize>(&self, claims: &C) -> Result<String> {
+        self.sign_typed(claims, SESSION_TYP)
+    }
+
+    /// Sign `claims` as an RFC 9068 access token (`typ: at+jwt`), which is never accepted as a
+    /// session.
+    pub fn sign_access_token<C: serde::Serialize>(&self, claims: &C) -> Result<String> {
+        self.sign_typed(claims, ACCESS_TYP)
+    }
+
+    fn sign_typed<C: serde::Serialize>(&self, claims: &C, typ: &str) -> Result<String> {
         let mut header = Header::new(self.keys.algorithm);
-        header.typ = Some("JWT".into());
+        header.typ = Some(typ.into());
         header.kid.clone_from(&self.keys.kid);
         jsonwebtoken::encode(&header, claims, &self.keys.encoding)
             .map_err(|e| Error::Internal(format!("jwt encode: {e}")))
@@ -133,6 +148,14 @@ impl TokenService {
     pub fn verify(&self, token: &str) -> Result<Claims> {
         const REFUSED: Error = Error::Unauthenticated("invalid or expired session token");
         let header = jsonwebtoken::decode_header(token).map_err(|_| REFUSED)?;
+        // An access token (or anything else typed) is no session, whatever its claims.
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case(SESSION_TYP))
+        {
+            return Err(REFUSED);
+        }
         let key = self
             .keys
             .verifier(header.kid.as_deref(), header.alg, Utc::now())

@@ -144,4 +144,27 @@ impl AuthService for Auth {
             .collect();
         Ok(Response::new(pb::GetJwksResponse { keys }))
     }
+
+    async fn exchange_api_key(
+        &self,
+        req: Request<pb::ExchangeApiKeyRequest>,
+    ) -> Result<Response<pb::ExchangeApiKeyResponse>, Status> {
+        let pb::ExchangeApiKeyRequest {
+            api_key,
+            ttl_seconds,
+            scopes,
+        } = req.into_inner();
+        let t = self
+            .identity
+            .exchange_api_key(&api_key, ttl_seconds, &scopes)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::ExchangeApiKeyResponse {
+            access_token: t.token,
+            expires_at: Some(conv::ts(t.expires_at)),
+            expires_in: t.expires_in,
+            scopes: t.scopes,
+            organization_id: t.organization_id.map(|o| o.to_string()).unwrap_or_default(),
+        }))
+    }
 }

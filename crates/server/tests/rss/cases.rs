@@ -174,6 +174,21 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
             ok,
         )
         .await;
+    // The largest accepted: 64 scopes of 256 characters (not the key's: refused after the
+    // count check, which is the work that matters).
+    let _: pb::ExchangeApiKeyResponse = r
+        .send(
+            &format!("{A}ExchangeApiKey"),
+            &pb::ExchangeApiKeyRequest {
+                api_key: wide(64, 'k'),
+                ttl_seconds: 900,
+                scopes: vec![wide(256, 's'); 64],
+            },
+            None,
+            &[&[3]],
+            Code::Unauthenticated,
+        )
+        .await;
     let _: pb::AuthenticateResponse = r
         .send(
             &format!("{A}Authenticate"),

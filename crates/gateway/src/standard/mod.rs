@@ -1,12 +1,15 @@
 //! Endpoints defined by standards rather than by a product: the JWK Set of the keys that verify
-//! session tokens (RFC 7517, at the RFC 8414 / OpenID Connect well-known path). Errors use the
-//! OAuth 2.0 error object (RFC 6749 §5.2): `{"error": …, "error_description": …}`.
+//! tokens (RFC 7517, at the RFC 8414 / OpenID Connect well-known path) and the OAuth 2.0 token
+//! endpoint for API keys (`token`). Errors use the OAuth 2.0 error object (RFC 6749 §5.2):
+//! `{"error": …, "error_description": …}`.
+
+mod token;
 
 use axum::{
     Json, Router,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use identity_api::pb;
 use serde_json::{Map, Value, json};
@@ -18,7 +21,9 @@ use crate::{AppState, status::UpstreamError};
 const JWKS_MAX_AGE_SECS: u32 = 300;
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/.well-known/jwks.json", get(jwks))
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/oauth/token", post(token::token))
 }
 
 /// An OAuth 2.0 error object with the status of the upstream failure.
