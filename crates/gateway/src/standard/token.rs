@@ -28,30 +28,55 @@ struct TokenForm {
     ttl: Option<String>,
 }
 
-fn invalid_request(description: &str) -> Response {
-    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description)
+/// An OAuth 2.0 error answer (RFC 6749 §5.2).
+#[derive(Debug)]
+struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
 }
 
-fn invalid_client() -> Response {
-    let mut r = oauth_error(
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut r = oauth_error(self.status, self.error, &self.description);
+        // §5.2: a client that tried HTTP Basic (or no authentication) gets the challenge.
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"identity\""),
+            );
+        }
+        r
+    }
+}
+
+fn error(status: StatusCode, error: &'static str, description: &str) -> OAuthError {
+    OAuthError {
+        status,
+        error,
+        description: description.to_owned(),
+    }
+}
+
+fn invalid_request(description: &str) -> OAuthError {
+    error(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+fn invalid_client() -> OAuthError {
+    error(
         StatusCode::UNAUTHORIZED,
         "invalid_client",
         "client authentication failed",
-    );
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"identity\""),
-    );
-    r
+    )
 }
 
 /// Parse an `application/x-www-form-urlencoded` body; a repeated parameter is an error (§3.2).
-fn parse_form(body: &[u8]) -> Result<TokenForm, Response> {
+fn parse_form(body: &[u8]) -> Result<TokenForm, OAuthError> {
     let text = std::str::from_utf8(body).map_err(|_| invalid_request("the body is not UTF-8"))?;
     let mut form = TokenForm::default();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| -> Result<String, Response> {
+        let decode = |s: &str| -> Result<String, OAuthError> {
             let s = s.replace('+', " ");
             percent_decode(&s).ok_or_else(|| invalid_request("malformed form encoding"))
         };
@@ -89,7 +114,7 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// The secret of `Authorization: Basic …`, if that header is used.
-fn basic_secret(headers: &HeaderMap) -> Result<Option<String>, Response> {
+fn basic_secret(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -113,47 +138,60 @@ pub(super) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form_type = headers
+    match issue(&state, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';').next().is_some_and(|t| {
-                t.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-    if !form_type {
-        return invalid_request("the body must be application/x-www-form-urlencoded");
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The exchange request a token request stands for.
+fn exchange_request(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<pb::ExchangeApiKeyRequest, OAuthError> {
+    if !is_form(headers) {
+        return Err(invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
     }
-    let form = match parse_form(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let form = parse_form(body)?;
     match form.grant_type.as_deref() {
-        None => return invalid_request("grant_type is required"),
+        None => return Err(invalid_request("grant_type is required")),
         Some("client_credentials") => {}
         Some(_) => {
-            return oauth_error(
+            return Err(error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 "only client_credentials is supported",
-            );
+            ));
         }
     }
-    let secret = match (basic_secret(&headers), form.client_secret) {
-        (Err(r), _) => return r,
-        (Ok(Some(_)), Some(_)) => {
-            return invalid_request("use one client authentication method, not two");
+    let api_key = match (basic_secret(headers)?, form.client_secret) {
+        (Some(_), Some(_)) => {
+            return Err(invalid_request(
+                "use one client authentication method, not two",
+            ));
         }
-        (Ok(Some(s)), None) | (Ok(None), Some(s)) => s,
-        (Ok(None), None) => return invalid_client(),
+        (Some(s), None) | (None, Some(s)) => s,
+        (None, None) => return Err(invalid_client()),
     };
     let ttl_seconds = match form.ttl.as_deref().map(str::parse::<u32>) {
         None => 0,
         Some(Ok(t)) if t > 0 => t,
-        Some(_) => return invalid_request("ttl must be a positive number of seconds"),
+        Some(_) => return Err(invalid_request("ttl must be a positive number of seconds")),
     };
-    let scopes: Vec<String> = form
+    let scopes = form
         .scope
         .as_deref()
         .unwrap_or_default()
@@ -161,43 +199,52 @@ pub(super) async fn token(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let msg = pb::ExchangeApiKeyRequest {
-        api_key: secret,
+    Ok(pb::ExchangeApiKeyRequest {
+        api_key,
         ttl_seconds,
         scopes,
-    };
-    match state.upstream.exchange_api_key(msg).await {
-        Ok(t) => (
-            [
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                (header::PRAGMA, HeaderValue::from_static("no-cache")),
-            ],
-            Json(json!({
-                "access_token": t.access_token,
-                "token_type": "Bearer",
-                "expires_in": t.expires_in,
-                "scope": t.scopes.join(" "),
-            })),
-        )
-            .into_response(),
-        Err(e) => match e.code {
-            Code::Unauthenticated => invalid_client(),
-            Code::InvalidArgument if e.violates("scopes") => {
-                oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &e.message)
-            }
-            Code::InvalidArgument | Code::OutOfRange => invalid_request(&e.message),
-            Code::ResourceExhausted | Code::Unavailable | Code::DeadlineExceeded => oauth_error(
+    })
+}
+
+async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+    let msg = exchange_request(headers, body)?;
+    let t = state.upstream.exchange_api_key(msg).await.map_err(|e| {
+        if e.code == Code::Unauthenticated {
+            invalid_client()
+        } else if e.code == Code::InvalidArgument && e.violates("scopes") {
+            error(StatusCode::BAD_REQUEST, "invalid_scope", &e.message)
+        } else if matches!(e.code, Code::InvalidArgument | Code::OutOfRange) {
+            invalid_request(&e.message)
+        } else if matches!(
+            e.code,
+            Code::ResourceExhausted | Code::Unavailable | Code::DeadlineExceeded
+        ) {
+            error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 &e.message,
-            ),
-            _ => oauth_error(
+            )
+        } else {
+            error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
                 "the token could not be issued",
-            ),
-        },
-    }
+            )
+        }
+    })?;
+    Ok((
+        [
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::PRAGMA, HeaderValue::from_static("no-cache")),
+        ],
+        Json(json!({
+            "access_token": t.access_token,
+            "token_type": "Bearer",
+            "expires_in": t.expires_in,
+            "scope": t.scopes.join(" "),
+        })),
+    )
+        .into_response())
 }
 
 #[cfg(test)]
