@@ -26,3 +26,4 @@ mod security_memory;
 mod security_transport;
 mod security_users;
 mod sessions;
+mod settings;

@@ -48,6 +48,11 @@ pub struct Settings {
     /// How session tokens are signed (`[tokens]`; `IDENTITY_JWT_ALGORITHM`, `…_SIGNING_KEY_FILE`,
     /// `…_PREVIOUS_KEY_FILE`, `…_PREVIOUS_KEY_RETIRES_AT`).
     pub tokens: crate::token_settings::TokenSettings,
+    /// Gateway: largest REST request body in bytes, 1 KiB-64 KiB (`IDENTITY_GATEWAY_BODY_LIMIT`;
+    /// the same variable as the standalone gateway's).
+    pub gateway_body_limit: usize,
+    /// Gateway: deadline of every upstream call in ms (`IDENTITY_GATEWAY_DEADLINE_MS`).
+    pub gateway_deadline_ms: u64,
     /// Session lifetime in seconds (`IDENTITY_SESSION_TTL_SECS`).
     pub session_ttl_secs: u64,
     /// argon2id memory in KiB (`IDENTITY_ARGON2_MEMORY_KIB`).
@@ -138,6 +143,8 @@ impl Default for Settings {
             cache_namespace: "identity".to_owned(),
             jwt_secret: None,
             tokens: crate::token_settings::TokenSettings::default(),
+            gateway_body_limit: 64 * 1024,
+            gateway_deadline_ms: 10_000,
             session_ttl_secs: 3600,
             argon2_memory_kib: argon.memory_kib,
             argon2_iterations: argon.iterations,
@@ -215,6 +222,11 @@ impl Settings {
             self.jwt_secret = Some(SecretString::from(v));
         }
         self.tokens.apply_env()?;
+        parse_env("IDENTITY_GATEWAY_BODY_LIMIT", &mut self.gateway_body_limit)?;
+        parse_env(
+            "IDENTITY_GATEWAY_DEADLINE_MS",
+            &mut self.gateway_deadline_ms,
+        )?;
         parse_env("IDENTITY_CACHE_FRESH_MS", &mut self.cache_fresh_ms)?;
         parse_env("IDENTITY_CACHE_MAX_ENTRIES", &mut self.cache_max_entries)?;
         parse_env(
@@ -340,6 +352,13 @@ impl Settings {
             }
         }
         self.tokens.validate()?;
+        // Above 64 KiB a REST body could exceed the services' decode caps (see `limits`).
+        if !(1024..=64 * 1024).contains(&self.gateway_body_limit) {
+            bail!("IDENTITY_GATEWAY_BODY_LIMIT must be between 1024 and 65536 bytes");
+        }
+        if self.gateway_deadline_ms == 0 || self.gateway_deadline_ms > 300_000 {
+            bail!("IDENTITY_GATEWAY_DEADLINE_MS must be between 1 and 300000");
+        }
         if self.session_ttl_secs == 0 || self.session_ttl_secs > 7 * 24 * 3600 {
             bail!("IDENTITY_SESSION_TTL_SECS must be between 1 and 604800");
         }

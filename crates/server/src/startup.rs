@@ -352,7 +352,10 @@ impl Application {
                 let transport = in_process(routes.clone(), identity.clone());
                 let router = identity_gateway::router_over(
                     transport,
-                    identity_gateway::GatewayConfig::default(),
+                    identity_gateway::GatewayConfig {
+                        upstream_deadline: Duration::from_millis(settings.gateway_deadline_ms),
+                        body_limit: settings.gateway_body_limit,
+                    },
                 );
                 tracing::info!(%http_addr, "gateway listening");
                 Some(tokio::spawn(identity_gateway::serve_with(
