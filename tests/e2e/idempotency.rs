@@ -214,3 +214,59 @@ async fn request_ids_are_scoped_to_the_caller_and_validated(app: TestApp) {
         assert_violation(&s, "request_id");
     }
 }
+
+both!(relative_expiry_is_exact_and_replays);
+
+/// `expires_in_seconds` is resolved against the server's own creation time (so
+/// `expires_at - created_at` is exact, as OpenAI's admin keys promise), excludes `expires_at`,
+/// and a retry seconds later is still the same request.
+async fn relative_expiry_is_exact_and_replays(app: TestApp) {
+    let admin = app.init_admin().await;
+    let request = |request_id: Option<String>| pb::CreateApiKeyRequest {
+        expires_in_seconds: Some(3600),
+        request_id,
+        ..crate::support::key_request("relative")
+    };
+    let first = app
+        .api_keys()
+        .create_api_key(with_auth(request(Some("rel-1".to_owned())), &admin))
+        .await
+        .must()
+        .api_key
+        .unwrap_or_default();
+    let (created, expires) = (
+        crate::support::micros(&first.created_at.unwrap_or_default()),
+        crate::support::micros(&first.expires_at.unwrap_or_default()),
+    );
+    assert_eq!(
+        expires - created,
+        3_600_000_000,
+        "exactly one hour after creation"
+    );
+    // A retry after the clock moved on is the same request, not a reuse of the id.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let retry = app
+        .api_keys()
+        .create_api_key(with_auth(request(Some("rel-1".to_owned())), &admin))
+        .await
+        .must();
+    assert!(retry.replayed);
+    assert_eq!(retry.api_key.map(|k| k.id), Some(first.id));
+    for bad in [
+        pb::CreateApiKeyRequest {
+            expires_at: Some(crate::support::timestamp_in(60)),
+            ..request(None)
+        },
+        pb::CreateApiKeyRequest {
+            expires_in_seconds: Some(0),
+            ..request(None)
+        },
+    ] {
+        let status = app
+            .api_keys()
+            .create_api_key(with_auth(bad, &admin))
+            .await
+            .must_fail(tonic::Code::InvalidArgument);
+        crate::support::assert_violation(&status, "expires_in_seconds");
+    }
+}

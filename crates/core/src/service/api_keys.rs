@@ -19,6 +19,9 @@ use crate::{
 
 const MAX_SCOPE_LEN: usize = 256;
 
+/// Longest relative expiry (ten years).
+const MAX_EXPIRES_IN_SECS: u32 = 315_360_000;
+
 /// Input of CreateApiKey.
 #[derive(Debug, Clone, Default)]
 pub struct CreateApiKey {
@@ -40,6 +43,8 @@ pub struct CreateApiKey {
     pub organization_ids: Vec<String>,
     /// Expiry.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Alternative to `expires_at`: seconds after the creation (server time).
+    pub expires_in: Option<u32>,
     /// The owner's password, checked when given.
     pub password: Option<Password>,
     /// Make it the primary key.
@@ -145,6 +150,21 @@ impl Identity {
         if input.expires_at.is_some_and(|e| e <= now) {
             v.push("expires_at", "must be in the future");
         }
+        match input.expires_in {
+            Some(_) if input.expires_at.is_some() => {
+                v.push("expires_in_seconds", "not together with expires_at");
+            }
+            Some(s) if s == 0 || s > MAX_EXPIRES_IN_SECS => v.push(
+                "expires_in_seconds",
+                format!("must be 1-{MAX_EXPIRES_IN_SECS}"),
+            ),
+            _ => {}
+        }
+        let expires_at = input.expires_at.or_else(|| {
+            input
+                .expires_in
+                .map(|s| now + chrono::Duration::seconds(i64::from(s)))
+        });
         if let Some(id) = &input.request_id {
             v.check("request_id", super::idempotency::check_request_id(id));
         }
@@ -159,7 +179,7 @@ impl Identity {
             organization_id: org,
             dataset_ids,
             organization_ids,
-            expires_at: input.expires_at,
+            expires_at,
         };
         p.narrow_key_limits(&mut limits, true)?;
         if let Some(o) = limits.organization_id {
@@ -184,7 +204,12 @@ impl Identity {
                     limits.organization_id.map(|o| o.to_string()),
                     limits.dataset_ids,
                     limits.organization_ids,
-                    limits.expires_at.map(|e| e.timestamp_micros()),
+                    // A relative expiry is the request's own; its absolute time differs
+                    // between a request and its retry.
+                    match input.expires_in {
+                        Some(secs) => serde_json::json!(format!("+{secs}s")),
+                        None => serde_json::json!(limits.expires_at.map(|e| e.timestamp_micros())),
+                    },
                     input.primary,
                 ])
                 .to_string();

@@ -67,6 +67,7 @@ impl ApiKeyService for ApiKeys {
             password,
             primary,
             request_id,
+            expires_in_seconds,
         } = req.into_inner();
         let input = CreateApiKey {
             user_id,
@@ -81,6 +82,7 @@ impl ApiKeyService for ApiKeys {
                 .as_ref()
                 .map(|t| conv::from_ts("expires_at", t))
                 .transpose()?,
+            expires_in: expires_in_seconds,
             password: password
                 .map(|pw| Password::parse_presented(&pw).map_err(|e| invalid("password", &e)))
                 .transpose()?,

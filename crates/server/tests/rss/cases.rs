@@ -331,6 +331,8 @@ pub(crate) async fn largest_accepted(r: &mut Runner<'_>) {
         password: Some(password('w')),
         primary: true,
         request_id: Some(request_id('k')),
+        // Exclusive with `expires_at`: the largest valid request has only one of them.
+        expires_in_seconds: None,
     };
     let key: pb::CreateApiKeyResponse = r
         .send(

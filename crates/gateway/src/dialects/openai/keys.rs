@@ -1,7 +1,5 @@
 //! `/v1/organization/admin_api_keys…`: the caller's OWNER keys bound to the organization.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::{
     Json,
     body::Body,
@@ -187,20 +185,13 @@ pub(crate) async fn create(
         .map_err(|m| OpenAiError::invalid("Idempotency-Key", m))?;
     let body = read_json(&headers, body, st.config.body_limit).await?;
     let (name, expires_in) = create_fields(&body)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| OpenAiError::internal())?;
-    let expires_at = expires_in.map(|s| prost_types::Timestamp {
-        seconds: i64::try_from(now.as_secs())
-            .unwrap_or(i64::MAX)
-            .saturating_add(s),
-        nanos: 0,
-    });
+    // Relative to the server's own creation time, so `expires_at - created_at` is exact.
+    let expires_in_seconds = expires_in.map(|s| u32::try_from(s).unwrap_or(u32::MAX));
     let msg = pb::CreateApiKeyRequest {
         name,
         role: pb::ApiKeyRole::Owner.into(),
         organization_id: Some(c.org_id.clone()),
-        expires_at,
+        expires_in_seconds,
         request_id,
         ..Default::default()
     };

@@ -100,6 +100,7 @@ pub(crate) async fn create(
         password: Some(password),
         primary: false,
         request_id,
+        expires_in_seconds: None,
     };
     let created = st.upstream.create_api_key(&cred, msg).await.map_err(|e| {
         // The only password check here is "does it match": any refusal of it is a mismatch.

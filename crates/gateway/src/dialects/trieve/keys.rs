@@ -92,6 +92,7 @@ impl CreateKey {
             password: None,
             primary: false,
             request_id,
+            expires_in_seconds: None,
         })
     }
 }
