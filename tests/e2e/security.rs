@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 
 use identity_api::pb;
 use identity_testkit::{TestApp, with_auth};
-use prost::Message as _;
 use tonic::Code;
 
 use crate::support::{Must as _, get_user, key_ref, key_request, reason, update_user};
@@ -21,26 +20,6 @@ both!(
     every_rpc_refuses_another_users_resources_and_admin_functions,
     page_sizes_are_capped,
 );
-
-/// Every `package.Service/Method` of the compiled contract.
-fn all_rpcs() -> BTreeSet<String> {
-    let set = prost_types::FileDescriptorSet::decode(identity_api::FILE_DESCRIPTOR_SET)
-        .unwrap_or_default();
-    let mut out = BTreeSet::new();
-    for file in set.file {
-        for service in &file.service {
-            for method in &service.method {
-                out.insert(format!(
-                    "{}.{}/{}",
-                    file.package(),
-                    service.name(),
-                    method.name()
-                ));
-            }
-        }
-    }
-    out
-}
 
 /// The refusal of a call, or an OK status standing for "it was allowed".
 fn fail<T>(r: Result<tonic::Response<T>, tonic::Status>) -> tonic::Status {
@@ -502,7 +481,7 @@ async fn every_rpc_refuses_another_users_resources_and_admin_functions(app: Test
     assert_eq!(me.user.map(|u| u.id), Some(mallory.id));
     assert!(!me.is_admin);
 
-    let all = all_rpcs();
+    let all = identity_testkit::all_rpcs();
     assert!(all.len() >= 29, "descriptor set lists {} RPCs", all.len());
     let missing: Vec<_> = all.difference(&covered).collect();
     assert!(

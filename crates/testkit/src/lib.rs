@@ -9,6 +9,7 @@
 //! The helpers panic with a descriptive message when something that should work fails: they are
 //! for tests, where a panic is the failure report. Logs are printed only with `TEST_LOG=1`.
 
+mod contract;
 mod db;
 mod proxy;
 mod redis_env;
@@ -41,6 +42,7 @@ use tonic_health::pb::{
 };
 use uuid::Uuid;
 
+pub use contract::all_rpcs;
 pub use db::{TestDatabase, admin_database_url, postgres_server_addr, replace_database_addr};
 pub use proxy::{ProxyHandle, start_tcp_proxy};
 pub use redis_env::*; // purge_redis_namespace, redis_get/set, redis_server_addr, test_redis_url

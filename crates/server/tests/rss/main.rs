@@ -28,7 +28,6 @@ use std::{
 
 use identity_server::limits;
 use identity_testkit::{Backend, TestDatabase, logged_addr};
-use prost::Message as _;
 use tonic::{
     Code,
     transport::{Channel, Endpoint},
@@ -134,26 +133,6 @@ impl Server {
     }
 }
 
-/// Every `package.Service/Method` of the compiled contract.
-fn all_rpcs() -> BTreeSet<String> {
-    let set = prost_types::FileDescriptorSet::decode(identity_api::FILE_DESCRIPTOR_SET)
-        .unwrap_or_default();
-    let mut out = BTreeSet::new();
-    for file in set.file {
-        for service in &file.service {
-            for method in &service.method {
-                out.insert(format!(
-                    "{}.{}/{}",
-                    file.package(),
-                    service.name(),
-                    method.name()
-                ));
-            }
-        }
-    }
-    out
-}
-
 /// The decode cap of the service of `rpc`.
 fn cap_of(rpc: &str) -> usize {
     let service = rpc.split('/').next().unwrap_or_default();
@@ -203,7 +182,10 @@ async fn run(backend: Backend) {
     cases::largest_accepted(&mut runner).await;
     let sent = runner.sent;
     let covered: BTreeSet<String> = sent.iter().map(|s| s.rpc.clone()).collect();
-    let missing: Vec<_> = all_rpcs().difference(&covered).cloned().collect();
+    let missing: Vec<_> = identity_testkit::all_rpcs()
+        .difference(&covered)
+        .cloned()
+        .collect();
     assert!(missing.is_empty(), "RPCs without a case: {missing:?}");
     let after_valid = server.mib("VmRSS:");
 
