@@ -375,9 +375,18 @@ impl<T> MustOk<T> for Result<T, tonic::Status> {
 /// A connection that never sends the HTTP/2 preface is closed after the handshake timeout
 /// (here 300 ms), while calls on proper connections keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_connections_without_a_preface_are_closed() {
+async fn grpc_connections_without_a_preface_are_closed_postgres() {
+    grpc_connections_without_a_preface_are_closed(identity_testkit::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_connections_without_a_preface_are_closed_sqlite() {
+    grpc_connections_without_a_preface_are_closed(identity_testkit::Backend::Sqlite).await;
+}
+
+async fn grpc_connections_without_a_preface_are_closed(backend: identity_testkit::Backend) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let app = identity_testkit::spawn_app_with(identity_testkit::Backend::Sqlite, |s| {
+    let app = identity_testkit::spawn_app_with(backend, |s| {
         s.grpc_handshake_timeout_ms = 300;
     })
     .await;

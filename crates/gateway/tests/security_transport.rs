@@ -22,13 +22,23 @@ mod common;
 
 use common::gateway_url;
 
-both!(targeted_lockout_through_portainer_does_not_refuse_the_correct_password);
+both!(
+    targeted_lockout_through_portainer_does_not_refuse_the_correct_password,
+    slow_header_connections_are_closed,
+    idle_connections_are_closed,
+    gateway_connection_cap_holds,
+);
 
 const REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n";
 
-/// A server on SQLite whose gateway has these limits.
-async fn gateway_with(header_ms: u64, idle_ms: u64, max_connections: usize) -> TestApp {
-    spawn_app_with(Backend::Sqlite, |s| {
+/// A server on `backend` whose gateway has these limits.
+async fn gateway_with(
+    backend: Backend,
+    header_ms: u64,
+    idle_ms: u64,
+    max_connections: usize,
+) -> TestApp {
+    spawn_app_with(backend, |s| {
         s.http_header_read_timeout_ms = header_ms;
         s.http_idle_timeout_ms = idle_ms;
         s.http_max_connections = max_connections;
@@ -85,9 +95,8 @@ async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
 
 /// 60 connections that send a request head one byte every 50 ms are all closed soon after
 /// the header-read timeout (400 ms here), while the gateway keeps answering others.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_header_connections_are_closed() -> Result<()> {
-    let app = gateway_with(400, 10_000, 1024).await;
+async fn slow_header_connections_are_closed(backend: Backend) -> Result<()> {
+    let app = gateway_with(backend, 400, 10_000, 1024).await;
     let addr = http_addr(&app)?;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -145,9 +154,8 @@ async fn slow_header_connections_are_closed() -> Result<()> {
 
 /// A keep-alive connection with no request for the idle timeout (300 ms here) is closed; one
 /// that never sends a request is closed after the header-read timeout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_connections_are_closed() -> Result<()> {
-    let app = gateway_with(600, 300, 1024).await;
+async fn idle_connections_are_closed(backend: Backend) -> Result<()> {
+    let app = gateway_with(backend, 600, 300, 1024).await;
     let addr = http_addr(&app)?;
     let mut kept = TcpStream::connect(addr).await?;
     kept.write_all(REQUEST).await?;
@@ -173,9 +181,8 @@ async fn idle_connections_are_closed() -> Result<()> {
 
 /// With a cap of 4 connections held open by keep-alive clients, a fifth waits (no answer)
 /// while the four are still served; when one closes, the fifth is served.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gateway_connection_cap_holds() -> Result<()> {
-    let app = gateway_with(5_000, 5_000, 4).await;
+async fn gateway_connection_cap_holds(backend: Backend) -> Result<()> {
+    let app = gateway_with(backend, 5_000, 5_000, 4).await;
     let addr = http_addr(&app)?;
     let mut held = Vec::new();
     for _ in 0..4 {
