@@ -26,7 +26,7 @@ pub mod standard;
 pub mod status;
 mod upstream;
 
-pub use serve::{ServeConfig, serve_with};
+pub use serve::{ServeConfig, serve_with, serve_with_tls};
 use upstream::Upstream;
 
 /// Default HTTP listen address of the standalone binary (`IDENTITY_HTTP_ADDR`).

@@ -11,6 +11,9 @@
 //! Each connection has a watchdog: the socket notes when the first byte of a request head
 //! arrives, the service notes when a request starts and when its response has been sent (or
 //! dropped), and the watchdog compares those instants with the limits a few times per limit.
+//!
+//! With TLS ([`serve_with_tls`]) each connection's handshake runs in its own task and must end
+//! within the header-read timeout; the limits above then apply to the decrypted stream.
 
 use std::{
     convert::Infallible,
@@ -191,9 +194,13 @@ impl http_body::Body for Tracked {
     }
 }
 
+/// A connection's byte stream: plain TCP or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
 /// The socket, noting the bytes that start a request head.
 struct Watched {
-    io: TcpStream,
+    io: Box<dyn Io>,
     activity: Arc<Activity>,
 }
 
@@ -280,12 +287,29 @@ fn tick(config: &ServeConfig) -> Duration {
 
 /// Serve one connection until it ends, `stop` asks for a graceful end, or its watchdog ends it.
 async fn connection(
-    io: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     router: Router,
     config: ServeConfig,
+    tls: Option<identity_tls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let io: Box<dyn Io> = match tls {
+        None => Box::new(tcp),
+        Some(acceptor) => {
+            match tokio::time::timeout(config.header_read_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => Box::new(stream),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake not done in time: connection closed");
+                    return;
+                }
+            }
+        }
+    };
     let activity = Arc::new(Activity::new());
     let service = ConnService {
         router,
@@ -336,6 +360,17 @@ pub async fn serve_with(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_tls(listener, router, config, None, shutdown).await
+}
+
+/// [`serve_with`], over TLS when `tls` is given (HTTPS on the same limits).
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    router: Router,
+    config: ServeConfig,
+    tls: Option<identity_tls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let max = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -366,8 +401,9 @@ pub async fn serve_with(
         }
         let router = router.clone();
         let stop = stop_rx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection(io, peer, router, config, stop).await;
+            connection(io, peer, router, config, tls, stop).await;
             drop(slot);
         });
     }

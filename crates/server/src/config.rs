@@ -53,6 +53,13 @@ pub struct Settings {
     pub gateway_body_limit: usize,
     /// Gateway: deadline of every upstream call in ms (`IDENTITY_GATEWAY_DEADLINE_MS`).
     pub gateway_deadline_ms: u64,
+    /// TLS for the gRPC and gateway listeners: PEM certificate chain (`IDENTITY_TLS_CERT_FILE`)
+    /// and private key (`IDENTITY_TLS_KEY_FILE`), both or neither; reloaded when they change.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// See `tls_cert_file`.
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// How often the TLS files are checked for a rotation, in seconds (`IDENTITY_TLS_RELOAD_SECS`).
+    pub tls_reload_secs: u64,
     /// Session lifetime in seconds (`IDENTITY_SESSION_TTL_SECS`).
     pub session_ttl_secs: u64,
     /// argon2id memory in KiB (`IDENTITY_ARGON2_MEMORY_KIB`).
@@ -145,6 +152,9 @@ impl Default for Settings {
             tokens: crate::token_settings::TokenSettings::default(),
             gateway_body_limit: 64 * 1024,
             gateway_deadline_ms: 10_000,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_reload_secs: 10,
             session_ttl_secs: 3600,
             argon2_memory_kib: argon.memory_kib,
             argon2_iterations: argon.iterations,
@@ -227,6 +237,13 @@ impl Settings {
             "IDENTITY_GATEWAY_DEADLINE_MS",
             &mut self.gateway_deadline_ms,
         )?;
+        if let Some(v) = env_var("IDENTITY_TLS_CERT_FILE") {
+            self.tls_cert_file = Some(v.into());
+        }
+        if let Some(v) = env_var("IDENTITY_TLS_KEY_FILE") {
+            self.tls_key_file = Some(v.into());
+        }
+        parse_env("IDENTITY_TLS_RELOAD_SECS", &mut self.tls_reload_secs)?;
         parse_env("IDENTITY_CACHE_FRESH_MS", &mut self.cache_fresh_ms)?;
         parse_env("IDENTITY_CACHE_MAX_ENTRIES", &mut self.cache_max_entries)?;
         parse_env(
@@ -333,6 +350,14 @@ impl Settings {
         Ok(())
     }
 
+    /// The TLS certificate and key files, when TLS is configured.
+    pub fn tls_files(&self) -> Option<identity_tls::TlsFiles> {
+        Some(identity_tls::TlsFiles {
+            cert: self.tls_cert_file.clone()?,
+            key: self.tls_key_file.clone()?,
+        })
+    }
+
     /// Reject settings that cannot work, at start-up.
     pub fn validate(&self) -> anyhow::Result<()> {
         use secrecy::ExposeSecret as _;
@@ -355,6 +380,12 @@ impl Settings {
         // Above 64 KiB a REST body could exceed the services' decode caps (see `limits`).
         if !(1024..=64 * 1024).contains(&self.gateway_body_limit) {
             bail!("IDENTITY_GATEWAY_BODY_LIMIT must be between 1024 and 65536 bytes");
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            bail!("IDENTITY_TLS_CERT_FILE and IDENTITY_TLS_KEY_FILE go together");
+        }
+        if !(1..=3600).contains(&self.tls_reload_secs) {
+            bail!("IDENTITY_TLS_RELOAD_SECS must be between 1 and 3600");
         }
         if self.gateway_deadline_ms == 0 || self.gateway_deadline_ms > 300_000 {
             bail!("IDENTITY_GATEWAY_DEADLINE_MS must be between 1 and 300000");

@@ -43,6 +43,8 @@ pub struct Application {
     probe: identity_store::SeaRepo,
     cache_stats: Arc<identity_cache::CacheStats>,
     cache: Arc<identity_cache::CachedRepo>,
+    /// TLS of both listeners, when configured; the sender stops the certificate reloads.
+    tls: Option<(identity_tls::ReloadingTls, watch::Sender<bool>)>,
 }
 
 /// Open the database named in the settings and apply migrations if configured.
@@ -192,7 +194,22 @@ impl Application {
         } else {
             None
         };
+        // A certificate that cannot be loaded is a start-up error; later rotations are reloaded.
+        let tls = settings
+            .tls_files()
+            .map(|files| {
+                let (tx, rx) = watch::channel(false);
+                identity_tls::ReloadingTls::start(
+                    files,
+                    Duration::from_secs(settings.tls_reload_secs),
+                    rx,
+                )
+                .map(|t| (t, tx))
+            })
+            .transpose()
+            .context("loading the TLS certificate")?;
         Ok(Self {
+            tls,
             listener,
             addr,
             http,
@@ -250,7 +267,9 @@ impl Application {
             probe,
             cache_stats: _,
             cache,
+            tls,
         } = self;
+        let acceptor = tls.as_ref().map(|(t, _)| t.acceptor());
         // One shutdown, fanned out to the gRPC server and the gateway.
         let (sd_tx, sd_rx) = watch::channel(false);
         tokio::spawn(async move {
@@ -358,10 +377,11 @@ impl Application {
                     },
                 );
                 tracing::info!(%http_addr, "gateway listening");
-                Some(tokio::spawn(identity_gateway::serve_with(
+                Some(tokio::spawn(identity_gateway::serve_with_tls(
                     http_listener,
                     router,
                     settings.http_limits(),
+                    acceptor.clone(),
                     gateway_stopped,
                 )))
             }
@@ -376,6 +396,7 @@ impl Application {
                 .with_keepalive(Some(Duration::from_secs(60))),
             settings.grpc_max_connections,
             Duration::from_millis(settings.grpc_handshake_timeout_ms),
+            acceptor,
         );
         let keepalive = Duration::from_secs(settings.grpc_keepalive_secs);
         let router = Server::builder()
