@@ -5,6 +5,7 @@
 //! `IDENTITY_ADMIN_ADDR` (`GET /metrics`; default 127.0.0.1:9091, `off` disables it),
 //! `IDENTITY_HTTP_HEADER_READ_TIMEOUT_MS`, `IDENTITY_HTTP_IDLE_TIMEOUT_MS`,
 //! `IDENTITY_HTTP_MAX_CONNECTIONS` (the listener's limits, see [`ServeConfig`]),
+//! `IDENTITY_TLS_CERT_FILE` / `IDENTITY_TLS_KEY_FILE` / `IDENTITY_TLS_RELOAD_SECS` (HTTPS),
 //! `IDENTITY_LOG_FORMAT` (`text` or `json`), `RUST_LOG`. Starts even when the server is not up
 //! yet; stops on SIGTERM or SIGINT.
 
@@ -12,7 +13,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use identity_gateway::{
-    DEFAULT_HTTP_ADDR, DEFAULT_UPSTREAM, GatewayConfig, ServeConfig, router, serve_with,
+    DEFAULT_HTTP_ADDR, DEFAULT_UPSTREAM, GatewayConfig, ServeConfig, router, serve_with_tls,
     shutdown_signal,
 };
 use tokio::sync::watch;
@@ -120,8 +121,34 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
-    tracing::info!(addr = %listener.local_addr()?, upstream = %upstream, "identity-gateway listening");
-    serve_with(listener, router(channel, config), limits, stopped(rx)).await?;
+    // TLS like the server's listeners: both files or neither, reloaded when they change.
+    let tls = match (
+        std::env::var_os("IDENTITY_TLS_CERT_FILE").filter(|v| !v.is_empty()),
+        std::env::var_os("IDENTITY_TLS_KEY_FILE").filter(|v| !v.is_empty()),
+    ) {
+        (Some(cert), Some(key)) => Some(
+            identity_tls::ReloadingTls::start(
+                identity_tls::TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                },
+                Duration::from_secs(env_parse("IDENTITY_TLS_RELOAD_SECS", 10_u64)?.clamp(1, 3600)),
+                rx.clone(),
+            )
+            .context("loading the TLS certificate")?,
+        ),
+        (None, None) => None,
+        _ => anyhow::bail!("IDENTITY_TLS_CERT_FILE and IDENTITY_TLS_KEY_FILE go together"),
+    };
+    tracing::info!(addr = %listener.local_addr()?, upstream = %upstream, tls = tls.is_some(), "identity-gateway listening");
+    serve_with_tls(
+        listener,
+        router(channel, config),
+        limits,
+        tls.map(|t| t.acceptor()),
+        stopped(rx),
+    )
+    .await?;
     if let Some(admin) = admin {
         admin.abort();
     }
