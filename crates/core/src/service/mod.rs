@@ -8,8 +8,10 @@ mod idempotency;
 mod key_roll;
 mod member_view;
 mod orgs;
+mod passwords;
 mod teams;
 mod tokens;
+mod user_listing;
 mod user_rules;
 mod users;
 
@@ -21,10 +23,8 @@ pub use idempotency::MAX_REQUEST_ID_LEN;
 pub use member_view::MemberView;
 pub use orgs::OrgRef;
 pub use tokens::{AccessToken, MAX_ACCESS_TOKEN_SECS, PublicJwk};
-pub use users::{
-    BOOTSTRAP_ADMIN_ID, CreateUser, ListUsers, MAX_LIST_OFFSET, MAX_SEARCH_CHARS, UpdateUser,
-    UserLookup, UserPage,
-};
+pub use user_listing::{ListUsers, MAX_LIST_OFFSET, MAX_SEARCH_CHARS, UserPage};
+pub use users::{BOOTSTRAP_ADMIN_ID, CreateUser, UpdateUser, UserLookup};
 
 use crate::{
     clock::Clock, domain::PasswordPolicy, password::PasswordHasher, ports::Repo,

@@ -6,16 +6,14 @@ use super::{Identity, parse_uuid};
 use crate::{
     Denial, Entity, Error, Precondition, Result, Violations,
     domain::{
-        Email, GlobalRole, Name, NewUser, OrgRole, Password, Preferences, User, UserFilter, UserId,
-        UserOrder, UserPatch, Username, check_text, parse_handle,
+        Email, GlobalRole, Name, NewUser, OrgRole, Password, Preferences, User, UserId, UserPatch,
+        Username, check_text, parse_handle,
     },
-    pagination::{self, PageRequest},
     principal::Principal,
 };
 
 /// The id a single-tenant product treats as the undeletable initial administrator.
 pub const BOOTSTRAP_ADMIN_ID: UserId = 1;
-const MAX_FILTER_EMAILS: usize = 100;
 
 /// Input of CreateUser.
 #[derive(Debug, Clone, Default)]
@@ -40,39 +38,6 @@ pub struct CreateUser {
     pub organization_role: Option<OrgRole>,
     /// Idempotency key: a retry with the same id returns the same user.
     pub request_id: Option<String>,
-}
-
-/// Longest `search` text of a user listing, in characters.
-pub const MAX_SEARCH_CHARS: usize = 256;
-/// Largest `offset` of a user listing.
-pub const MAX_LIST_OFFSET: u64 = 100_000;
-
-/// Input of a user listing beyond the page (see [`Identity::list_users_with`]).
-#[derive(Debug, Clone, Default)]
-pub struct ListUsers {
-    /// Only these e-mails (case-insensitive); empty means any.
-    pub emails: Vec<String>,
-    /// Only this username (case-insensitive).
-    pub username: Option<String>,
-    /// Case-insensitive substring of username, e-mail or display name; empty means any.
-    pub search: Option<String>,
-    /// Order.
-    pub order: UserOrder,
-    /// Matching users to skip.
-    pub offset: u64,
-    /// Also count every matching user.
-    pub include_total_count: bool,
-}
-
-/// One page of a user listing.
-#[derive(Debug, Clone)]
-pub struct UserPage {
-    /// The users.
-    pub users: Vec<User>,
-    /// Cursor of the next page; empty at the end or for a non-default order.
-    pub next_page_token: String,
-    /// Number of matching users, when asked for.
-    pub total_count: Option<u64>,
 }
 
 /// How a user is addressed.
@@ -262,111 +227,6 @@ impl Identity {
         }
     }
 
-    /// List users: administrators see everyone, team leaders standard users, others nobody.
-    pub async fn list_users(
-        &self,
-        p: &Principal,
-        emails: &[String],
-        username: Option<&str>,
-        page: PageRequest,
-    ) -> Result<(Vec<User>, String)> {
-        let query = ListUsers {
-            emails: emails.to_vec(),
-            username: username.map(str::to_owned),
-            ..ListUsers::default()
-        };
-        let listed = self.list_users_with(p, &query, page).await?;
-        Ok((listed.users, listed.next_page_token))
-    }
-
-    /// List users with search, ordering, offset and an optional total count; the same access
-    /// rules as [`Identity::list_users`]. Page tokens work only with the default order and no
-    /// offset.
-    pub async fn list_users_with(
-        &self,
-        p: &Principal,
-        query: &ListUsers,
-        page: PageRequest,
-    ) -> Result<UserPage> {
-        super::bounds::list_users(&query.emails)?;
-        let standard_only = if p.is_admin() {
-            false
-        } else if self
-            .repo
-            .user_team_memberships(p.user.id)
-            .await?
-            .iter()
-            .any(|m| m.role == crate::domain::TeamRole::Leader)
-        {
-            true
-        } else {
-            return Err(Error::PermissionDenied(Denial::AdminOnly));
-        };
-        let mut v = Violations::new();
-        if query.emails.len() > MAX_FILTER_EMAILS {
-            v.push("emails", format!("at most {MAX_FILTER_EMAILS} e-mails"));
-        }
-        for (i, e) in query.emails.iter().enumerate() {
-            v.text(format!("emails[{i}]"), e);
-        }
-        v.text("username", query.username.as_deref().unwrap_or_default());
-        v.text("search", query.search.as_deref().unwrap_or_default());
-        let search = query
-            .search
-            .as_deref()
-            .map(str::to_lowercase)
-            .filter(|s| !s.is_empty());
-        if search
-            .as_deref()
-            .is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS)
-        {
-            v.push(
-                "search",
-                format!("must be at most {MAX_SEARCH_CHARS} characters"),
-            );
-        }
-        if query.offset > MAX_LIST_OFFSET {
-            v.push("offset", format!("must be at most {MAX_LIST_OFFSET}"));
-        }
-        if page.after.is_some() && query.offset > 0 {
-            v.push("offset", "cannot be combined with page_token");
-        }
-        if page.after.is_some() && !query.order.is_default() {
-            v.push(
-                "page_token",
-                "only works with the default order (id ascending)",
-            );
-        }
-        v.finish()?;
-        let filter = UserFilter {
-            emails: query
-                .emails
-                .iter()
-                .map(|e| e.trim().to_lowercase())
-                .collect(),
-            username: query.username.as_deref().map(str::to_lowercase),
-            standard_only,
-            search,
-            order: query.order,
-            offset: query.offset,
-        };
-        let mut users = self.repo.list_users(&filter, page).await?;
-        let mut next_page_token = pagination::next_token(&mut users, page.limit, |u| u.id);
-        if !query.order.is_default() {
-            next_page_token.clear();
-        }
-        let total_count = if query.include_total_count {
-            Some(self.repo.count_users(&filter).await?)
-        } else {
-            None
-        };
-        Ok(UserPage {
-            users,
-            next_page_token,
-            total_count,
-        })
-    }
-
     /// Update a user's attributes named in the mask.
     #[tracing::instrument(skip_all, fields(user_id))]
     pub async fn update_user(
@@ -502,49 +362,5 @@ impl Identity {
             return Err(Error::FailedPrecondition(Precondition::LastAdmin));
         }
         self.repo.delete_user(user_id).await
-    }
-
-    /// Change a password. Non-administrators must give the current one; when given it is checked
-    /// first (like Portainer), and only then is the new one judged against the policy. Returns
-    /// the user with its new `token_issued_at`.
-    #[tracing::instrument(skip_all, fields(user_id))]
-    pub async fn change_password(
-        &self,
-        p: &Principal,
-        user_id: UserId,
-        current: Option<&str>,
-        new: &str,
-    ) -> Result<User> {
-        p.require_self_or_admin(user_id)?;
-        p.require_write()?;
-        let current = match current {
-            Some(c) => Some(
-                Password::parse_presented(c).map_err(|e| Error::invalid("current_password", e))?,
-            ),
-            None if !p.is_admin() => return Err(Error::invalid("current_password", "is required")),
-            None => None,
-        };
-        let target = self.existing_user(user_id).await?;
-        if let Some(cur) = current
-            && !self
-                .hasher
-                .verify(&cur, target.password_hash.as_deref())
-                .await?
-        {
-            return Err(Error::PermissionDenied(Denial::WrongPassword));
-        }
-        let new = Password::parse_new(new, self.settings.password_policy)
-            .map_err(|e| Error::invalid("new_password", e))?;
-        let hash = self.hasher.hash(&new).await?;
-        let now = self.clock.now();
-        // A new password ends every session, and every key a bare session minted: a stolen
-        // session leaves nothing behind once the victim changes the password.
-        let patch = UserPatch {
-            password_hash: Some(hash),
-            token_issued_at: Some(now),
-            revoke_session_minted_keys: true,
-            ..UserPatch::default()
-        };
-        self.repo.update_user(user_id, patch, now).await
     }
 }
