@@ -271,11 +271,11 @@ async fn find_default_org<C: ConnectionTrait>(conn: &C) -> Result<Option<organiz
         .map_err(db_err)
 }
 
-/// Set `revoked_at` (and clear the primary flag) if the key is not revoked yet; the number of
-/// keys changed.
-async fn revoke_if_active<C: ConnectionTrait>(
+/// Set `revoked_at` (and clear the primary flag) on the keys matching `which` that are not
+/// revoked yet; the number of keys changed.
+async fn revoke_active<C: ConnectionTrait>(
     conn: &C,
-    id: i64,
+    which: Condition,
     now: DateTime<Utc>,
 ) -> Result<u64> {
     let now = micros(now);
@@ -283,7 +283,7 @@ async fn revoke_if_active<C: ConnectionTrait>(
         .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
         .col_expr(api_keys::Column::IsPrimary, Expr::value(false))
         .col_expr(api_keys::Column::UpdatedAt, Expr::value(now))
-        .filter(api_keys::Column::Id.eq(id))
+        .filter(which)
         .filter(api_keys::Column::RevokedAt.is_null())
         .exec(conn)
         .await
@@ -291,24 +291,25 @@ async fn revoke_if_active<C: ConnectionTrait>(
     Ok(res.rows_affected)
 }
 
-/// Revoke (like [`revoke_if_active`]) every active key of `user` minted by a bare session.
+/// Revoke key `id` if it is active.
+async fn revoke_if_active<C: ConnectionTrait>(
+    conn: &C,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    revoke_active(conn, Condition::all().add(api_keys::Column::Id.eq(id)), now).await
+}
+
+/// Revoke every active key of `user` minted by a bare session.
 async fn revoke_session_minted<C: ConnectionTrait>(
     conn: &C,
     user: UserId,
     now: DateTime<Utc>,
 ) -> Result<u64> {
-    let now = micros(now);
-    let res = api_keys::Entity::update_many()
-        .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
-        .col_expr(api_keys::Column::IsPrimary, Expr::value(false))
-        .col_expr(api_keys::Column::UpdatedAt, Expr::value(now))
-        .filter(api_keys::Column::UserId.eq(user))
-        .filter(api_keys::Column::MintedBySession.eq(true))
-        .filter(api_keys::Column::RevokedAt.is_null())
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
-    Ok(res.rows_affected)
+    let which = Condition::all()
+        .add(api_keys::Column::UserId.eq(user))
+        .add(api_keys::Column::MintedBySession.eq(true));
+    revoke_active(conn, which, now).await
 }
 
 /// Insert a key inside `txn`; a primary key first revokes and un-flags the owner's current one.
