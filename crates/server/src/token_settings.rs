@@ -9,6 +9,8 @@ use identity_core::token::{KeyConfig, SigningAlgorithm};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::config::env_var;
+
 /// How session tokens are signed.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -36,10 +38,6 @@ impl Default for TokenSettings {
             previous_key_retires_at: None,
         }
     }
-}
-
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 impl TokenSettings {
