@@ -66,6 +66,16 @@ pub async fn open_database(
     Ok(db)
 }
 
+/// The token service `settings` describe, signing with `secret` (or the key it derives).
+pub fn token_service(settings: &Settings, secret: &SecretString) -> anyhow::Result<TokenService> {
+    let ttl = chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
+    Ok(TokenService::with_keys(
+        secret,
+        ttl,
+        &settings.tokens.key_config()?,
+    )?)
+}
+
 /// The use cases over `store`: the cache in front of it (with Redis when configured), the
 /// password hasher and the token service, all from `settings`. Used by the server (over the
 /// gated store) and by the `admin` commands (over the plain store).
@@ -105,8 +115,7 @@ pub fn build_identity(
     };
     let hasher =
         PasswordHasher::with_niceness(settings.argon2(), concurrency, settings.hash_niceness)?;
-    let ttl = chrono::Duration::seconds(i64::try_from(settings.session_ttl_secs).unwrap_or(3600));
-    let tokens = TokenService::with_keys(&secret, ttl, &settings.tokens.key_config()?)?;
+    let tokens = token_service(settings, &secret)?;
     let core = CoreSettings {
         password_policy: PasswordPolicy {
             min_length: settings.password_min_length,

@@ -8,20 +8,11 @@ use crate::TestApp;
 impl TestApp {
     /// A token service signing exactly like the server's (same secret, keys and lifetime).
     pub(crate) fn token_service(&self) -> TokenService {
-        let ttl = chrono::Duration::seconds(
-            i64::try_from(self.settings.session_ttl_secs).unwrap_or(3600),
-        );
-        let keys = self
-            .settings
-            .tokens
-            .key_config()
-            .unwrap_or_else(|e| panic!("the test server's key configuration: {e:#}"));
-        TokenService::with_keys(
+        identity_server::startup::token_service(
+            &self.settings,
             &SecretString::from(self.jwt_secret().to_owned()),
-            ttl,
-            &keys,
         )
-        .unwrap_or_else(|e| panic!("building the token service: {e}"))
+        .unwrap_or_else(|e| panic!("the test server's token service: {e:#}"))
     }
 
     /// Sign `claims` with the server's current session-token key (same algorithm and `kid`).
